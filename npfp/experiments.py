@@ -1,0 +1,149 @@
+"""Shared plumbing for experiments: config overrides, tables, JSON/NPZ output.
+
+An experiment module (e.g. :mod:`npfp.purification.experiment`) exposes
+
+* ``Config`` -- a frozen dataclass whose defaults finish in seconds to minutes;
+* ``quick_config()`` -- a reduced Config for tests, tutorials and ``--quick``;
+* ``run(config, progress=None) -> result`` -- arrays and numbers, no plotting;
+* ``summary_table(result) -> str`` -- the measured claims beside the paper's statements;
+* ``save(result, outdir) -> list[str]`` -- JSON + NPZ (never pickle) and figures.
+
+The command line (``npfp reproduce NAME``) only parses arguments and calls these.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+
+import numpy as np
+
+__all__ = ["EXPERIMENTS", "load_experiment", "apply_overrides", "format_table", "to_jsonable",
+           "save_json", "save_npz", "claim_row"]
+
+#: name on the command line -> module implementing the experiment
+EXPERIMENTS = {
+    "purification": "npfp.purification.experiment",
+    "averaging": "npfp.averaging.experiment",
+    "averaging-digits": "npfp.averaging.digits",
+    "robust-features": "npfp.robust_features.experiment",
+    "cgro": "npfp.cgro.experiment",
+    "expressivity": "npfp.expressivity.experiment",
+}
+
+
+def load_experiment(name: str):
+    """Import the module of experiment ``name`` (a key of :data:`EXPERIMENTS`)."""
+    import importlib
+
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
+    try:
+        return importlib.import_module(EXPERIMENTS[name])
+    except ModuleNotFoundError as exc:  # a paper package not written yet
+        if exc.name and exc.name.startswith("npfp"):
+            raise ValueError(f"experiment {name!r} is not available in this version of npfp") from exc
+        raise
+
+
+def _convert(text: str, typ, name: str):
+    origin = typing.get_origin(typ)
+    if typ is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name} expects true/false, got {text!r}")
+    if typ in (int, float, str):
+        try:
+            return typ(text)
+        except ValueError:
+            raise ValueError(f"{name} expects {typ.__name__}, got {text!r}") from None
+    if origin in (tuple, list):
+        args = typing.get_args(typ)
+        inner = args[0] if args else float
+        parts = [p for p in text.split(",") if p.strip()]
+        return tuple(_convert(p.strip(), inner, name) for p in parts)
+    if origin is typing.Union:  # Optional[X]
+        args = [a for a in typing.get_args(typ) if a is not type(None)]
+        if text.lower() == "none":
+            return None
+        return _convert(text, args[0], name)
+    raise ValueError(f"cannot set {name} from the command line")
+
+
+def apply_overrides(config, assignments) -> object:
+    """Return ``config`` with ``key=value`` strings applied (types from the dataclass).
+
+    >>> apply_overrides(cfg, ["d=128", "norm=linf"])  # doctest: +SKIP
+    """
+    hints = typing.get_type_hints(type(config))
+    changes = {}
+    for item in assignments or ():
+        if "=" not in item:
+            raise ValueError(f"override must look like key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        key = key.strip()
+        if key not in hints:
+            raise ValueError(f"unknown config field {key!r}; fields: {sorted(hints)}")
+        changes[key] = _convert(value.strip(), hints[key], key)
+    return dataclasses.replace(config, **changes)
+
+
+def format_table(rows, headers) -> str:
+    """A plain-text table with aligned columns."""
+    rows = [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(str(h)), *(len(r[i]) for r in rows)) if rows else len(str(h))
+              for i, h in enumerate(headers)]
+    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    sep = "  ".join("-" * w for w in widths)
+    body = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+    return "\n".join([line, sep, *body])
+
+
+def _fmt(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "PASS" if value else "FAIL"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def claim_row(claim: str, paper: str, measured: str, target: str, ok: bool) -> list:
+    """One row of a reproduction table: the claim, the paper's statement, our number."""
+    return [claim, paper, measured, target, bool(ok)]
+
+
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays and dataclasses into JSON-serialisable values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    return obj
+
+
+def save_json(obj, path: str) -> str:
+    """Write ``obj`` as indented JSON (numpy values converted); returns the path."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(to_jsonable(obj), fh, indent=2, allow_nan=True)
+    return path
+
+
+def save_npz(arrays: dict, path: str) -> str:
+    """Write arrays with ``np.savez_compressed`` (loadable with allow_pickle=False)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})
+    return path

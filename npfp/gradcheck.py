@@ -1,0 +1,130 @@
+"""Gradient checking by centred finite differences.
+
+Every hand-written backward pass in npfp is proven against
+
+    df/dx_j ~ (f(x + h e_j) - f(x - h e_j)) / (2 h)
+
+whose error is O(h^2) where f is smooth.  ReLU-type activations have *kinks*: a
+finite difference whose two evaluations straddle a kink measures an average of two
+slopes, not the derivative.  :func:`kink_margin` reports how far the pre-activations are
+from the nearest kink so that tests can keep to points where the check is meaningful.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .nn.models import LinearModel, Model, PatchCNN, SymmetricReLUNet, TwoLayerNet, _loss
+
+__all__ = ["numerical_gradient", "rel_error", "activation_inputs", "kink_margin",
+           "is_near_kink", "check_model_gradients"]
+
+
+def numerical_gradient(f, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Centred finite-difference gradient of a scalar function.
+
+    Parameters
+    ----------
+    f : callable
+        ``f()`` returns a float and reads ``x`` (which is perturbed in place and restored).
+    x : ndarray
+        The variable, modified in place during the check.
+    h : float
+        Step size.
+
+    Returns
+    -------
+    ndarray with the shape of x
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for j in range(flat.size):  # a loop over coordinates is the point of a finite difference
+        old = flat[j]
+        flat[j] = old + h
+        fp = f()
+        flat[j] = old - h
+        fm = f()
+        flat[j] = old
+        gflat[j] = (fp - fm) / (2 * h)
+    return grad
+
+
+def rel_error(a, b, eps: float = 1e-12) -> float:
+    """Relative error ||a - b|| / max(||a|| + ||b||, eps) of two arrays (Frobenius norms).
+
+    A norm-based ratio rather than an elementwise maximum: entries that are exactly zero
+    in both (dead neurons) do not make it ill-defined, and it is 0 only when a == b.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"rel_error needs arrays of equal shape, got {a.shape} and {b.shape}")
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), eps))
+
+
+def activation_inputs(model: Model, X) -> np.ndarray:
+    """All values fed to the model's activation on inputs X (flattened)."""
+    out, cache = model.forward(X)
+    if isinstance(model, SymmetricReLUNet):
+        return np.concatenate([cache[1].ravel(), cache[2].ravel()])
+    if isinstance(model, (TwoLayerNet, PatchCNN)):
+        return cache[1].ravel()
+    if isinstance(model, LinearModel):
+        return np.empty(0)
+    raise TypeError(f"activation_inputs does not know {type(model).__name__}")
+
+
+def kink_margin(model: Model, X) -> float:
+    """Smallest distance from any activation input to a kink of the activation (inf if none)."""
+    z = activation_inputs(model, X)
+    kinks = getattr(getattr(model, "act", None), "kinks", ())
+    if z.size == 0 or not kinks:
+        return float("inf")
+    return float(min(np.min(np.abs(z - k)) for k in kinks))
+
+
+def is_near_kink(model: Model, X, h: float = 1e-6, safety: float = 10.0) -> bool:
+    """Whether a finite difference of step h on X or on any parameter may cross a kink.
+
+    A step h in one coordinate moves an activation input by at most
+    h * max(1, max|W|, max|X|); we ask for ``safety`` times that much room.
+    """
+    scale = max([1.0, float(np.max(np.abs(X)))] +
+                [float(np.max(np.abs(v))) for v in model.params.values() if v.size])
+    return kink_margin(model, X) < safety * h * scale
+
+
+def check_model_gradients(model: Model, X, y, h: float = 1e-6, wrt=None) -> dict:
+    """Compare a model's backward pass with centred finite differences of its mean loss.
+
+    Parameters
+    ----------
+    model : Model
+    X, y : data and labels for the model's task
+    h : float
+        Finite-difference step.
+    wrt : iterable of str, optional
+        Names to check; default every trainable parameter and 'X'.
+
+    Returns
+    -------
+    dict
+        name -> rel_error(analytic, numerical).
+    """
+    X = np.array(X, dtype=np.float64)
+    y = model.check_labels(y, X.shape[0])
+
+    def loss_at():
+        out, _ = model.forward(X)
+        return _loss(model, out, y)[0]
+
+    out, cache = model.forward(X)
+    _, dout = _loss(model, out, y)
+    grads, dX = model.backward(dout, cache)
+    names = list(model.trainable) + ["X"] if wrt is None else list(wrt)
+    errors = {}
+    for name in names:
+        if name == "X":
+            errors["X"] = rel_error(dX, numerical_gradient(loss_at, X, h))
+        else:
+            errors[name] = rel_error(grads[name], numerical_gradient(loss_at, model.params[name], h))
+    return errors

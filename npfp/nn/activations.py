@@ -1,0 +1,144 @@
+"""Activations and their derivatives.
+
+Each activation is a pair of vectorised functions ``f(z)`` and ``df(z)`` plus the list
+of its *kinks* (points where it is not twice differentiable), which the gradient checker
+uses to stay away from them.
+
+* ReLU: ``relu(z) = max(z, 0)``, kink at 0.
+* Smoothed ReLU ``sigma`` with threshold ``rho`` and power ``q`` (B. Li & Y. Li 2024,
+  Sec. 3; the Allen-Zhu--Li feature-learning template)::
+
+      sigma(z) = 0                          z <= 0
+               = z^q / (q rho^(q-1))        0 <= z <= rho
+               = z - (1 - 1/q) rho          z >= rho
+
+  It is C^1 (the pieces and their slopes agree at 0 and rho), with derivative
+  0, (z/rho)^(q-1), 1 on the same pieces.
+* ReLU^q: ``max(z, 0)^q`` (CGRO, Li & Li 2023), derivative ``q max(z, 0)^(q-1)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import check_positive
+
+__all__ = [
+    "relu", "relu_grad", "smoothed_relu", "smoothed_relu_grad", "relu_pow", "relu_pow_grad",
+    "Activation", "get_activation",
+]
+
+
+def relu(z):
+    """ReLU(z) = max(z, 0), elementwise."""
+    return np.maximum(z, 0)
+
+
+def relu_grad(z):
+    """ReLU'(z) = 1[z > 0] (the subgradient 0 is used at z = 0)."""
+    return (z > 0).astype(np.result_type(z, np.float32))
+
+
+def _check_sigma_args(rho, q):
+    rho = check_positive(rho, "rho")
+    q = check_positive(q, "q")
+    if q < 2:
+        raise ValueError(f"q must be >= 2 for the smoothed ReLU, got {q}")
+    return rho, q
+
+
+def smoothed_relu(z, rho: float = 1.0, q: float = 3.0):
+    """Smoothed ReLU sigma(z) with threshold rho and power q (formula in the module docstring)."""
+    rho, q = _check_sigma_args(rho, q)
+    z = np.asarray(z)
+    zc = np.clip(z, 0, rho)
+    inner = zc ** q / (q * rho ** (q - 1))
+    return np.where(z >= rho, z - (1 - 1 / q) * rho, inner)
+
+
+def smoothed_relu_grad(z, rho: float = 1.0, q: float = 3.0):
+    """sigma'(z) = 0 (z <= 0), (z/rho)^(q-1) (0 <= z <= rho), 1 (z >= rho)."""
+    rho, q = _check_sigma_args(rho, q)
+    z = np.asarray(z)
+    return np.clip(z / rho, 0, 1) ** (q - 1)
+
+
+def relu_pow(z, q: float = 3.0):
+    """ReLU^q(z) = max(z, 0)^q."""
+    q = check_positive(q, "q")
+    if q < 1:
+        raise ValueError(f"q must be >= 1 for ReLU^q, got {q}")
+    return np.maximum(z, 0) ** q
+
+
+def relu_pow_grad(z, q: float = 3.0):
+    """d/dz ReLU^q(z) = q max(z, 0)^(q-1)."""
+    q = check_positive(q, "q")
+    if q < 1:
+        raise ValueError(f"q must be >= 1 for ReLU^q, got {q}")
+    return q * np.maximum(z, 0) ** (q - 1)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An activation function with its derivative and its kinks.
+
+    Attributes
+    ----------
+    name : str
+        'relu', 'sigma' (smoothed ReLU) or 'relu_pow'.
+    rho, q : float
+        Parameters of the smoothed ReLU / power (ignored by plain ReLU).
+    """
+
+    name: str = "relu"
+    rho: float = 1.0
+    q: float = 3.0
+
+    def __post_init__(self):
+        if self.name not in ("relu", "sigma", "relu_pow"):
+            raise ValueError(f"activation must be 'relu', 'sigma' or 'relu_pow', got {self.name!r}")
+        if self.name == "sigma":
+            _check_sigma_args(self.rho, self.q)
+        elif self.name == "relu_pow":
+            check_positive(self.q, "q")
+            if self.q < 1:
+                raise ValueError(f"q must be >= 1 for ReLU^q, got {self.q}")
+
+    def __call__(self, z):
+        if self.name == "relu":
+            return relu(z)
+        if self.name == "sigma":
+            return smoothed_relu(z, self.rho, self.q)
+        return relu_pow(z, self.q)
+
+    def grad(self, z):
+        """Elementwise derivative at z."""
+        if self.name == "relu":
+            return relu_grad(z)
+        if self.name == "sigma":
+            return smoothed_relu_grad(z, self.rho, self.q)
+        return relu_pow_grad(z, self.q)
+
+    @property
+    def kinks(self) -> tuple:
+        """Points where the activation is not twice differentiable.
+
+        Finite differences straddling a kink do not estimate the derivative, so the
+        gradient checker keeps pre-activations away from these points.
+        """
+        if self.name == "relu":
+            return (0.0,)
+        if self.name == "sigma":
+            return (0.0, float(self.rho))
+        return (0.0,) if self.q < 2 else ()
+
+
+def get_activation(activation="relu", **kwargs) -> Activation:
+    """Return an :class:`Activation` from a name or pass one through."""
+    if isinstance(activation, Activation):
+        return activation
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a name or an Activation, got {type(activation).__name__}")
+    return Activation(activation, **kwargs)

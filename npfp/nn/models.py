@@ -1,0 +1,471 @@
+"""Networks with hand-written forward and backward passes.
+
+Every model follows one small protocol (CS231n style):
+
+``forward(X) -> (out, cache)``
+    ``out`` is a score of shape (n,) for a binary model (labels in {-1, +1}, predict
+    sign(out)) or logits of shape (n, K) for a K-class model.
+``backward(dout, cache, param_grads=True) -> (grads, dX)``
+    ``dout`` is d(loss)/d(out); returns a dict of parameter gradients (only the
+    *trainable* ones; empty when ``param_grads=False``, which attacks use) and the
+    input gradient d(loss)/dX with the shape of X.
+
+plus ``params`` (a dict of arrays), ``trainable`` (the names an optimiser updates),
+``copy()``, ``predict(X)`` and ``decision_function(X)``.
+
+Shapes: X is (n, d) (or (n, P, d) for the patch CNN); neuron weights are rows, W is
+(m, d).  No loop over samples or neurons: every pass is a few BLAS matrix products.
+"""
+from __future__ import annotations
+
+import copy as _copy
+
+import numpy as np
+
+from .._validation import (check_array, check_binary_labels, check_class_labels, check_int,
+                           check_nonnegative, check_rng, float_dtype)
+from .activations import Activation, get_activation
+from .losses import logistic_loss, per_sample_loss, sigmoid, softmax, softmax_cross_entropy
+
+__all__ = ["Model", "LinearModel", "SymmetricReLUNet", "TwoLayerNet", "PatchCNN",
+           "loss_and_grads", "input_gradient"]
+
+
+class Model:
+    """Base class: validation, prediction and loss helpers shared by all networks."""
+
+    #: 'binary' (score, labels +-1) or 'multiclass' (logits, integer labels)
+    task: str = "binary"
+    n_classes: int = 2
+    #: parameter names updated by an optimiser
+    trainable: tuple = ()
+
+    def __init__(self):
+        self.params: dict[str, np.ndarray] = {}
+
+    # -- protocol ---------------------------------------------------------------
+    def forward(self, X):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, dout, cache, param_grads: bool = True):  # pragma: no cover
+        raise NotImplementedError
+
+    # -- shared helpers ---------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple:
+        """Shape of one input, e.g. (d,) or (P, d)."""
+        raise NotImplementedError  # pragma: no cover
+
+    @property
+    def dtype(self) -> np.dtype:
+        return next(iter(self.params.values())).dtype
+
+    def _check_X(self, X, name: str = "X") -> np.ndarray:
+        shape = self.input_shape
+        X = check_array(X, name, ndim=len(shape) + 1, dtype=self.dtype)
+        if X.shape[1:] != shape:
+            raise ValueError(f"{name} must have shape (n, {', '.join(map(str, shape))}) for this "
+                             f"model, got {X.shape}")
+        return X
+
+    def check_labels(self, y, n: int | None = None, name: str = "y") -> np.ndarray:
+        """Validate labels for this model's task."""
+        if self.task == "binary":
+            return check_binary_labels(y, name, n=n)
+        return check_class_labels(y, self.n_classes, name, n=n)
+
+    def decision_function(self, X) -> np.ndarray:
+        """The model output f(X): scores (n,) or logits (n, K)."""
+        return self.forward(X)[0]
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels: sign(f(x)) in {-1, +1} (0 counts as -1), or argmax of logits."""
+        out = self.decision_function(X)
+        if self.task == "binary":
+            return np.where(out > 0, 1.0, -1.0)
+        return np.argmax(out, axis=1)
+
+    def loss(self, X, y) -> float:
+        """Mean training loss (logistic or cross-entropy) at (X, y)."""
+        out, _ = self.forward(X)
+        return _loss(self, out, self.check_labels(y, out.shape[0]))[0]
+
+    def copy(self):
+        """A deep copy (parameters are copied, never shared)."""
+        return _copy.deepcopy(self)
+
+    def __repr__(self):
+        shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())
+        return f"{type(self).__name__}({shapes})"
+
+
+def _loss(model: Model, out, y):
+    if model.task == "binary":
+        return logistic_loss(out, y)
+    return softmax_cross_entropy(out, y)
+
+
+def loss_and_grads(model: Model, X, y):
+    """Mean loss at (X, y) and its gradient for each trainable parameter.
+
+    Returns
+    -------
+    loss : float
+    grads : dict of ndarray
+    """
+    out, cache = model.forward(X)
+    y = model.check_labels(y, out.shape[0])
+    loss, dout = _loss(model, out, y)
+    grads, _ = model.backward(dout, cache)
+    return loss, grads
+
+
+def input_gradient(model: Model, X, y):
+    """Per-sample losses and the gradient of each sample's own loss w.r.t. its input.
+
+    Row i of ``dX`` is d ell(f(x_i), y_i) / d x_i (not divided by n), which is what
+    gradient attacks need.  One forward and one input-only backward pass.
+
+    Returns
+    -------
+    losses : ndarray, shape (n,)
+    dX : ndarray, same shape as X
+    """
+    out, cache = model.forward(X)
+    y = model.check_labels(y, out.shape[0])
+    if model.task == "binary":
+        margins = y * out
+        losses = np.logaddexp(0.0, -margins)
+        dout = (-y * sigmoid(-margins)).astype(out.dtype, copy=False)
+    else:
+        losses = per_sample_loss(out, y)
+        dout = softmax(out)
+        dout[np.arange(out.shape[0]), y] -= 1.0
+    _, dX = model.backward(dout, cache, param_grads=False)
+    return losses, dX
+
+
+def _init_dtype(dtype):
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+# ----------------------------------------------------------------------------------
+class LinearModel(Model):
+    """Linear model f(x) = <w, x> + b (binary) or logits W x + b (K classes).
+
+    Parameters
+    ----------
+    w : ndarray, shape (d,) or (K, d)
+        Weight vector (binary) or matrix with one row per class.
+    b : float or ndarray of shape (K,), default 0
+    """
+
+    def __init__(self, w, b=0.0, *, train_bias: bool = True):
+        super().__init__()
+        w = check_array(w, "w", ndim=(1, 2))
+        dt = w.dtype
+        if w.ndim == 1:
+            self.task, self.n_classes = "binary", 2
+            b = check_array(np.asarray(b, dtype=dt).reshape(()), "b", ndim=0, dtype=dt)
+        else:
+            self.task, self.n_classes = "multiclass", w.shape[0]
+            b = np.broadcast_to(check_array(b, "b", dtype=dt), (w.shape[0],)).copy()
+        self.params = {"w": w.copy(), "b": np.array(b, dtype=dt)}
+        self.trainable = ("w", "b") if train_bias else ("w",)
+
+    @classmethod
+    def zeros(cls, d: int, n_classes: int | None = None, dtype=np.float64, **kw):
+        """A zero-initialised linear model (binary when ``n_classes`` is None)."""
+        d = check_int(d, "d", minimum=1)
+        shape = (d,) if n_classes is None else (check_int(n_classes, "n_classes", minimum=2), d)
+        return cls(np.zeros(shape, dtype=_init_dtype(dtype)), **kw)
+
+    @property
+    def input_shape(self):
+        return (self.params["w"].shape[-1],)
+
+    def forward(self, X):
+        X = self._check_X(X)
+        w, b = self.params["w"], self.params["b"]
+        out = X @ w.T + b
+        return out, X
+
+    def backward(self, dout, cache, param_grads: bool = True):
+        X = cache
+        w = self.params["w"]
+        if self.task == "binary":
+            dX = np.outer(dout, w)
+        else:
+            dX = dout @ w
+        grads = {}
+        if param_grads:
+            grads["w"] = dout @ X if self.task == "binary" else dout.T @ X
+            if "b" in self.trainable:
+                grads["b"] = np.asarray(dout.sum(axis=0), dtype=w.dtype)
+        return grads, dX
+
+
+# ----------------------------------------------------------------------------------
+class SymmetricReLUNet(Model):
+    r"""The symmetric two-layer network of Allen-Zhu & Li (Feature Purification, Sec. 3).
+
+    .. math::
+
+        f(x) = \sum_{i=1}^m \big[\mathrm{act}(\langle w_i, x\rangle - b_i)
+                                  - \mathrm{act}(-\langle w_i, x\rangle - b_i)\big]
+
+    with act = ReLU (or the smoothed ReLU ``sigma``), output weights fixed to +-1 (times
+    ``output_scale``), and the first layer W (m, d) trained.  f is odd in x, matching
+    the data's z -> -z symmetry; b_i >= 0 is a sparsifying threshold: neuron i fires
+    only when |<w_i, x>| > b_i.
+
+    Parameters
+    ----------
+    d : int
+        Input dimension.
+    m : int
+        Number of neurons.
+    init_scale : float
+        Initial weights are N(0, init_scale^2) entries.
+    bias : float
+        Initial value of every b_i.
+    train_bias : bool
+        Whether b is updated by gradient descent.  Allen-Zhu & Li use a *schedule*
+        instead (see :mod:`npfp.purification`), so the default is False.
+    activation : str or Activation
+        'relu' (default) or 'sigma' (smoothed).
+    output_scale : float
+        Fixed second-layer weight magnitude.
+    rng : Generator or int
+    W : ndarray, optional
+        Initial weights (overrides the random init).
+    """
+
+    task = "binary"
+
+    def __init__(self, d: int, m: int, *, init_scale: float = 0.01, bias: float = 0.0,
+                 train_bias: bool = False, activation="relu", output_scale: float = 1.0,
+                 rng=None, W=None, dtype=np.float64, **act_kwargs):
+        super().__init__()
+        d = check_int(d, "d", minimum=1)
+        m = check_int(m, "m", minimum=1)
+        dt = _init_dtype(dtype)
+        init_scale = check_nonnegative(init_scale, "init_scale")
+        if W is None:
+            W = check_rng(rng).standard_normal((m, d)) * init_scale
+        W = check_array(W, "W", shape=(m, d), dtype=dt)
+        b = np.full(m, check_nonnegative(bias, "bias"), dtype=dt)
+        self.act: Activation = get_activation(activation, **act_kwargs)
+        self.output_scale = float(output_scale)
+        self.params = {"W": W.copy(), "b": b}
+        self.trainable = ("W", "b") if train_bias else ("W",)
+
+    @property
+    def input_shape(self):
+        return (self.params["W"].shape[1],)
+
+    def forward(self, X):
+        X = self._check_X(X)
+        W, b = self.params["W"], self.params["b"]
+        u = X @ W.T                        # (n, m) pre-activations <w_i, x>
+        zp, zm = u - b, -u - b
+        out = self.output_scale * (self.act(zp) - self.act(zm)).sum(axis=1)
+        return out, (X, zp, zm)
+
+    def backward(self, dout, cache, param_grads: bool = True):
+        X, zp, zm = cache
+        W = self.params["W"]
+        s = self.output_scale * dout[:, None]
+        gp, gm = self.act.grad(zp), self.act.grad(zm)
+        G = s * (gp + gm)                  # d loss / d u, shape (n, m)
+        dX = G @ W
+        grads = {}
+        if param_grads:
+            grads["W"] = G.T @ X
+            if "b" in self.trainable:
+                grads["b"] = (s * (gm - gp)).sum(axis=0)
+        return grads, dX
+
+    def preactivations(self, X):
+        """<w_i, x> for every sample and neuron, shape (n, m)."""
+        return self._check_X(X) @ self.params["W"].T
+
+
+# ----------------------------------------------------------------------------------
+class TwoLayerNet(Model):
+    r"""General two-layer network f(x) = sum_r a_r act(<w_r, x> + b_r).
+
+    Binary (score) when the second layer ``a`` has shape (m,), K-class (logits) when
+    it has shape (m, K).  The second layer can be fixed (e.g. +-1/m as in the
+    feature-averaging paper, Li et al. 2024, Sec. 3) or trained.
+
+    Parameters
+    ----------
+    d, m : int
+        Input dimension and number of hidden neurons.
+    n_classes : int or None
+        None for a binary score; K >= 2 for K logits.
+    a : ndarray, optional
+        Second-layer weights, shape (m,) or (m, K).  Default: binary +-1/m (first half
+        +, second half -); K-class: N(0, 1/m) entries.
+    train_second_layer : bool
+    bias : bool
+        Include first-layer biases b_r (trained, initialised like W).
+    init_scale : float
+        Std of the first-layer init.
+    activation : str or Activation
+    """
+
+    def __init__(self, d: int, m: int, *, n_classes: int | None = None, a=None,
+                 train_second_layer: bool = False, bias: bool = True, init_scale: float = 0.01,
+                 activation="relu", rng=None, W=None, b=None, dtype=np.float64, **act_kwargs):
+        super().__init__()
+        d = check_int(d, "d", minimum=1)
+        m = check_int(m, "m", minimum=1)
+        dt = _init_dtype(dtype)
+        rng = check_rng(rng)
+        init_scale = check_nonnegative(init_scale, "init_scale")
+        if n_classes is None:
+            self.task, self.n_classes = "binary", 2
+        else:
+            self.task, self.n_classes = "multiclass", check_int(n_classes, "n_classes", minimum=2)
+        if W is None:
+            W = rng.standard_normal((m, d)) * init_scale
+        W = check_array(W, "W", shape=(m, d), dtype=dt)
+        a_shape = (m,) if self.task == "binary" else (m, self.n_classes)
+        if a is None:
+            if self.task == "binary":
+                a = np.where(np.arange(m) < (m + 1) // 2, 1.0, -1.0) / m
+            else:
+                a = rng.standard_normal(a_shape) / np.sqrt(m)
+        a = check_array(a, "a", shape=a_shape, dtype=dt)
+        self.act = get_activation(activation, **act_kwargs)
+        self.params = {"W": W.copy(), "a": a.copy()}
+        names = ["W"]
+        if bias:
+            if b is None:
+                b = rng.standard_normal(m) * init_scale
+            self.params["b"] = check_array(b, "b", shape=(m,), dtype=dt).copy()
+            names.append("b")
+        if train_second_layer:
+            names.append("a")
+        self.trainable = tuple(names)
+
+    @property
+    def input_shape(self):
+        return (self.params["W"].shape[1],)
+
+    def forward(self, X):
+        X = self._check_X(X)
+        W, a = self.params["W"], self.params["a"]
+        z = X @ W.T
+        if "b" in self.params:
+            z += self.params["b"]
+        h = self.act(z)
+        return h @ a, (X, z, h)
+
+    def backward(self, dout, cache, param_grads: bool = True):
+        X, z, h = cache
+        W, a = self.params["W"], self.params["a"]
+        if self.task == "binary":
+            dh = dout[:, None] * a         # (n, m)
+        else:
+            dh = dout @ a.T                # (n, m)
+        G = dh * self.act.grad(z)
+        dX = G @ W
+        grads = {}
+        if param_grads:
+            grads["W"] = G.T @ X
+            if "b" in self.trainable:
+                grads["b"] = G.sum(axis=0)
+            if "a" in self.trainable:
+                grads["a"] = h.T @ dout
+        return grads, dX
+
+
+# ----------------------------------------------------------------------------------
+class PatchCNN(Model):
+    r"""Two-layer patch CNN (B. Li & Y. Li 2024, Sec. 3; CGRO, Li & Li 2023).
+
+    .. math::
+
+        F_j(X) = \sum_{r=1}^m \sum_{p=1}^P \mathrm{act}(\langle w_{j,r}, X_p\rangle),
+        \qquad j \in [K]
+
+    on inputs X of shape (n, P, d), with the same filters applied to every patch.
+    Weights W have shape (K, m, d).  With ``binary=True`` there are two filter banks
+    and the score is F_{+1}(X) - F_{-1}(X) (labels in {-1, +1}).
+
+    Parameters
+    ----------
+    P, d : int
+        Patches per input and patch dimension.
+    m : int
+        Filters per class.
+    n_classes : int
+        K >= 2 (ignored when ``binary``).
+    activation : str or Activation
+        Default the smoothed ReLU 'sigma' with ``rho``/``q`` given as keywords.
+    init_scale : float
+        Std sigma_0 of the Gaussian init.
+    """
+
+    def __init__(self, P: int, d: int, m: int, *, n_classes: int = 2, binary: bool = False,
+                 activation="sigma", init_scale: float = 0.01, rng=None, W=None,
+                 dtype=np.float64, **act_kwargs):
+        super().__init__()
+        self.P = check_int(P, "P", minimum=1)
+        d = check_int(d, "d", minimum=1)
+        m = check_int(m, "m", minimum=1)
+        dt = _init_dtype(dtype)
+        if binary:
+            self.task, self.n_classes, K = "binary", 2, 2
+        else:
+            self.task = "multiclass"
+            self.n_classes = K = check_int(n_classes, "n_classes", minimum=2)
+        init_scale = check_nonnegative(init_scale, "init_scale")
+        if W is None:
+            W = check_rng(rng).standard_normal((K, m, d)) * init_scale
+        W = check_array(W, "W", shape=(K, m, d), dtype=dt)
+        self.act = get_activation(activation, **act_kwargs)
+        self.params = {"W": W.copy()}
+        self.trainable = ("W",)
+
+    @property
+    def input_shape(self):
+        return (self.P, self.params["W"].shape[2])
+
+    def forward(self, X):
+        X = self._check_X(X)
+        n, P, d = X.shape
+        W = self.params["W"]
+        K, m, _ = W.shape
+        Xf = X.reshape(n * P, d)
+        z = Xf @ W.reshape(K * m, d).T                       # (nP, Km)
+        F = self.act(z).reshape(n, P, K, m).sum(axis=(1, 3))  # (n, K)
+        out = F[:, 1] - F[:, 0] if self.task == "binary" else F
+        return out, (Xf, z, n)
+
+    def backward(self, dout, cache, param_grads: bool = True):
+        Xf, z, n = cache
+        W = self.params["W"]
+        K, m, d = W.shape
+        if self.task == "binary":
+            dF = np.stack([-dout, dout], axis=1)             # d out / d F_{-1}, F_{+1}
+        else:
+            dF = dout
+        # d loss / d z[(i,p), (j,r)] = dF[i, j] * act'(z)
+        G = self.act.grad(z).reshape(n, self.P, K, m) * dF[:, None, :, None]
+        G = G.reshape(n * self.P, K * m)
+        dX = (G @ W.reshape(K * m, d)).reshape(n, self.P, d)
+        grads = {}
+        if param_grads:
+            grads["W"] = (G.T @ Xf).reshape(K, m, d)
+        return grads, dX
+
+    def filter_correlations(self, v):
+        """<w_{j,r}, v> for every filter, shape (K, m); v has shape (d,)."""
+        return self.params["W"] @ check_array(v, "v", shape=(self.params["W"].shape[2],))

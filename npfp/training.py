@@ -1,0 +1,199 @@
+"""The training loop: clean or adversarial, full-batch or minibatch, reproducible.
+
+:func:`fit` runs epochs of (minibatch) gradient steps on the model's own loss
+(logistic for binary models, cross-entropy for K-class ones).  Everything stochastic
+(shuffling, random starts of a training attack) draws from one ``rng``, so the same
+seed gives bit-identical weights.
+
+Hooks:
+
+* ``on_step(model, step, epoch)`` runs before every gradient step: per-step parameter
+  rules such as the bias schedule of :mod:`npfp.purification` live here.
+* ``attack(model, Xb, yb, rng=rng)`` replaces each batch by adversarial points before the
+  step (adversarial training); it may return an array or an object with ``x_adv``.
+* ``metrics`` maps names to ``fn(model) -> float`` evaluated after every epoch
+  (e.g. test accuracy, robust accuracy under a stronger attack).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validation import check_array, check_int, check_nonnegative, check_rng
+from .nn.models import Model, _loss
+from .optim import SGD
+
+__all__ = ["History", "fit", "Progress"]
+
+
+@dataclass
+class History:
+    """What :func:`fit` recorded.
+
+    Attributes
+    ----------
+    loss, accuracy : list of float
+        Per epoch, averaged over the batches actually trained on (adversarial points
+        when training adversarially).
+    metrics : dict of str -> list of float
+        Per-epoch values of the ``metrics`` callables.
+    snapshots : dict of int -> dict of ndarray
+        Parameter copies at the requested global steps (0 = before training).
+    steps : int
+        Number of gradient steps taken.
+    seconds : float
+        Wall time of the run.
+    """
+
+    loss: list = field(default_factory=list)
+    accuracy: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    snapshots: dict = field(default_factory=dict)
+    steps: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        """JSON-friendly summary (snapshots omitted)."""
+        return {"loss": list(map(float, self.loss)), "accuracy": list(map(float, self.accuracy)),
+                "metrics": {k: list(map(float, v)) for k, v in self.metrics.items()},
+                "steps": int(self.steps), "seconds": float(self.seconds)}
+
+
+class Progress:
+    """A one-line progress display on stderr for long runs.
+
+    Off by default under pytest and when stderr is not a terminal; ``enabled=True``
+    forces it on.
+    """
+
+    def __init__(self, total: int, label: str = "", enabled=None, stream=None):
+        if enabled is None:
+            enabled = sys.stderr.isatty() and "PYTEST_CURRENT_TEST" not in os.environ
+        self.enabled = bool(enabled)
+        self.total, self.label = total, label
+        self.stream = stream or sys.stderr
+        self.t0 = time.perf_counter()
+
+    def update(self, i: int, **values) -> None:
+        if not self.enabled:
+            return
+        parts = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                         for k, v in values.items())
+        el = time.perf_counter() - self.t0
+        self.stream.write(f"\r{self.label} {i}/{self.total} {parts} [{el:.1f}s]\033[K")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _adversarial_batch(attack, model, Xb, yb, rng):
+    res = attack(model, Xb, yb, rng=rng)
+    return getattr(res, "x_adv", res)
+
+
+def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=None,
+        batch_size: int | None = None, rng=None, attack=None, clean_fraction: float = 0.0,
+        on_step=None, snapshot_steps=(), metrics=None, progress=None, label: str = "fit") -> History:
+    """Train ``model`` in place and return its :class:`History`.
+
+    Parameters
+    ----------
+    model : Model
+        Any npfp network; its ``trainable`` parameters are updated.
+    X, y : ndarray
+        Training data (n, ...) and labels for the model's task.
+    epochs : int
+        Passes over the data (>= 0).
+    lr : float, optional
+        Learning rate of a plain SGD optimiser (give ``lr`` or ``optimizer``).
+    optimizer : SGD, optional
+    batch_size : int or None
+        Minibatch size; None means full-batch gradient descent.
+    rng : Generator or int
+        Drives shuffling and any randomness of ``attack``.
+    attack : callable, optional
+        ``attack(model, Xb, yb, rng=...)`` -> adversarial batch (array or result with
+        ``x_adv``); turns this into adversarial training.
+    clean_fraction : float in [0, 1]
+        With an attack, the fraction of each batch kept clean (mixed training).
+    on_step : callable, optional
+        ``on_step(model, step, epoch)`` before every step (e.g. a bias schedule).
+    snapshot_steps : iterable of int
+        Global steps at which to copy the parameters (0 = initial weights).
+    metrics : dict of str -> callable, optional
+        ``fn(model) -> float`` after each epoch.
+    progress : bool or None
+        One-line progress display (None: only on a terminal, never under pytest).
+    """
+    X = model._check_X(X)
+    y = model.check_labels(y, X.shape[0])
+    epochs = check_int(epochs, "epochs", minimum=0)
+    n = X.shape[0]
+    if n == 0:
+        raise ValueError("X must contain at least one sample")
+    if batch_size is not None:
+        batch_size = check_int(batch_size, "batch_size", minimum=1)
+    bs = n if batch_size is None else min(batch_size, n)
+    if optimizer is None:
+        if lr is None:
+            raise ValueError("fit needs a learning rate: pass lr=... or optimizer=...")
+        optimizer = SGD(lr)
+    elif lr is not None:
+        raise ValueError("pass either lr or optimizer, not both")
+    clean_fraction = check_nonnegative(clean_fraction, "clean_fraction")
+    if clean_fraction > 1:
+        raise ValueError(f"clean_fraction must be in [0, 1], got {clean_fraction}")
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be callable, got {type(attack).__name__}")
+    rng = check_rng(rng)
+    snapshot_steps = {check_int(s, "snapshot_steps entry", minimum=0) for s in snapshot_steps}
+    metrics = dict(metrics or {})
+
+    hist = History(metrics={k: [] for k in metrics})
+    if 0 in snapshot_steps:
+        hist.snapshots[0] = {k: v.copy() for k, v in model.params.items()}
+    bar = Progress(epochs, label, progress)
+    t0 = time.perf_counter()
+    step = 0
+    for epoch in range(epochs):
+        order = rng.permutation(n) if batch_size is not None else np.arange(n)
+        tot_loss = tot_correct = 0.0
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            Xb, yb = X[idx], y[idx]
+            if on_step is not None:
+                on_step(model, step, epoch)
+            if attack is not None:
+                n_clean = int(round(clean_fraction * len(idx)))
+                if n_clean < len(idx):
+                    Xadv = check_array(_adversarial_batch(attack, model, Xb[n_clean:], yb[n_clean:], rng),
+                                       "attack output", dtype=X.dtype)
+                    Xb = np.concatenate([Xb[:n_clean], Xadv]) if n_clean else Xadv
+            out, cache = model.forward(Xb)
+            loss, dout = _loss(model, out, yb)
+            grads, _ = model.backward(dout, cache)
+            optimizer.step(model.params, grads, epoch)
+            step += 1
+            tot_loss += loss * len(idx)
+            pred = np.where(out > 0, 1.0, -1.0) if model.task == "binary" else out.argmax(axis=1)
+            tot_correct += float(np.sum(pred == yb))
+            if step in snapshot_steps:
+                hist.snapshots[step] = {k: v.copy() for k, v in model.params.items()}
+        hist.loss.append(tot_loss / n)
+        hist.accuracy.append(tot_correct / n)
+        for name, fn in metrics.items():
+            hist.metrics[name].append(float(fn(model)))
+        shown = {"loss": hist.loss[-1], "acc": hist.accuracy[-1]}
+        shown.update({k: v[-1] for k, v in hist.metrics.items()})
+        bar.update(epoch + 1, **shown)
+    bar.close()
+    hist.steps = step
+    hist.seconds = time.perf_counter() - t0
+    return hist
