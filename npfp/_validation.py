@@ -60,7 +60,10 @@ def check_array(x, name: str, *, ndim=None, dtype=None, finite: bool = True,
     """
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}")
-    arr = np.asarray(x)
+    try:
+        arr = np.asarray(x)
+    except ValueError as exc:  # ragged nested lists
+        raise ValueError(f"{name} must be a rectangular numeric array: {exc}") from None
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number)
                                    or arr.dtype == bool):
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
@@ -83,13 +86,16 @@ def check_array(x, name: str, *, ndim=None, dtype=None, finite: bool = True,
     return arr
 
 
-def check_binary_labels(y, name: str = "y", n: int | None = None) -> np.ndarray:
-    """Binary labels must be a 1-D array with values in {-1, +1}."""
+def check_binary_labels(y, name: str = "y", n: int | None = None, against: str = "X") -> np.ndarray:
+    """Binary labels must be a 1-D array with values in {-1, +1}.
+
+    ``n`` is the expected number of labels, taken from the array named ``against``.
+    """
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n} rows")
+        raise ValueError(f"{name} has {arr.shape[0]} labels but {against} has {n} rows")
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be numeric with values in {{-1, +1}}, got dtype {arr.dtype}")
     if arr.size and not np.all((arr == 1) | (arr == -1)):
@@ -98,13 +104,16 @@ def check_binary_labels(y, name: str = "y", n: int | None = None) -> np.ndarray:
     return arr.astype(np.float64, copy=False)
 
 
-def check_class_labels(y, n_classes: int, name: str = "y", n: int | None = None) -> np.ndarray:
-    """Class labels must be a 1-D integer array with values in [0, n_classes)."""
+def check_class_labels(y, n_classes: int, name: str = "y", n: int | None = None, against: str = "X") -> np.ndarray:
+    """Class labels must be a 1-D integer array with values in [0, n_classes).
+
+    ``n`` is the expected number of labels, taken from the array named ``against``.
+    """
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} labels but X has {n} rows")
+        raise ValueError(f"{name} has {arr.shape[0]} labels but {against} has {n} rows")
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and arr.size and np.all(arr == np.round(arr)):
             raise TypeError(f"{name} must be an integer array of class indices, got dtype "

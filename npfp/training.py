@@ -95,7 +95,16 @@ class Progress:
 
 def _adversarial_batch(attack, model, Xb, yb, rng):
     res = attack(model, Xb, yb, rng=rng)
-    return getattr(res, "x_adv", res)
+    Xadv = check_array(getattr(res, "x_adv", res), "attack output", dtype=Xb.dtype)
+    if Xadv.shape != Xb.shape:
+        raise ValueError(f"attack output must have the shape of its input batch {Xb.shape}, "
+                         f"got {Xadv.shape}")
+    return Xadv
+
+
+def _check_callable(fn, name: str, signature: str):
+    if fn is not None and not callable(fn):
+        raise TypeError(f"{name} must be callable {signature}, got {type(fn).__name__}")
 
 
 def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=None,
@@ -147,14 +156,25 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
         optimizer = SGD(lr)
     elif lr is not None:
         raise ValueError("pass either lr or optimizer, not both")
+    elif not callable(getattr(optimizer, "step", None)):
+        raise TypeError(f"optimizer must have a step(params, grads, epoch) method (e.g. "
+                        f"npfp.optim.SGD), got {type(optimizer).__name__}")
     clean_fraction = check_nonnegative(clean_fraction, "clean_fraction")
     if clean_fraction > 1:
         raise ValueError(f"clean_fraction must be in [0, 1], got {clean_fraction}")
-    if attack is not None and not callable(attack):
-        raise TypeError(f"attack must be callable, got {type(attack).__name__}")
+    _check_callable(attack, "attack", "(model, Xb, yb, rng=...) -> adversarial batch")
+    _check_callable(on_step, "on_step", "(model, step, epoch)")
     rng = check_rng(rng)
+    if isinstance(snapshot_steps, (int, np.integer)):
+        raise TypeError(f"snapshot_steps must be an iterable of step numbers, got the single "
+                        f"integer {snapshot_steps} (write [{snapshot_steps}])")
     snapshot_steps = {check_int(s, "snapshot_steps entry", minimum=0) for s in snapshot_steps}
+    if metrics is not None and not isinstance(metrics, dict):
+        raise TypeError(f"metrics must be a dict name -> fn(model) -> float, got "
+                        f"{type(metrics).__name__}")
     metrics = dict(metrics or {})
+    for name, fn in metrics.items():
+        _check_callable(fn, f"metrics[{name!r}]", "fn(model) -> float")
 
     hist = History(metrics={k: [] for k in metrics})
     if 0 in snapshot_steps:
@@ -173,8 +193,7 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
             if attack is not None:
                 n_clean = int(round(clean_fraction * len(idx)))
                 if n_clean < len(idx):
-                    Xadv = check_array(_adversarial_batch(attack, model, Xb[n_clean:], yb[n_clean:], rng),
-                                       "attack output", dtype=X.dtype)
+                    Xadv = _adversarial_batch(attack, model, Xb[n_clean:], yb[n_clean:], rng)
                     Xb = np.concatenate([Xb[:n_clean], Xadv]) if n_clean else Xadv
             out, cache = model.forward(Xb)
             loss, dout = _loss(model, out, yb)

@@ -99,6 +99,9 @@ class Activation:
     def __post_init__(self):
         if self.name not in ("relu", "sigma", "relu_pow"):
             raise ValueError(f"activation must be 'relu', 'sigma' or 'relu_pow', got {self.name!r}")
+        # rho and q are checked even where unused: a bad value signals a caller's mistake
+        check_positive(self.rho, "rho")
+        check_positive(self.q, "q")
         if self.name == "sigma":
             _check_sigma_args(self.rho, self.q)
         elif self.name == "relu_pow":
@@ -123,7 +126,7 @@ class Activation:
 
     @property
     def kinks(self) -> tuple:
-        """Points where the activation is not twice differentiable.
+        """Points where the activation may fail to be twice differentiable.
 
         Finite differences straddling a kink do not estimate the derivative, so the
         gradient checker keeps pre-activations away from these points.
@@ -132,7 +135,8 @@ class Activation:
             return (0.0,)
         if self.name == "sigma":
             return (0.0, float(self.rho))
-        return (0.0,) if self.q < 2 else ()
+        # ReLU^q has a jump in its second derivative at 0 when q <= 2
+        return (0.0,) if self.q <= 2 else ()
 
 
 def get_activation(activation="relu", **kwargs) -> Activation:

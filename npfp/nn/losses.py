@@ -18,8 +18,11 @@ __all__ = ["sigmoid", "logistic_loss", "softmax", "softmax_cross_entropy", "per_
 
 
 def sigmoid(t):
-    """Numerically stable logistic function 1 / (1 + exp(-t))."""
-    t = np.asarray(t)
+    """Numerically stable logistic function 1 / (1 + exp(-t)).
+
+    exp is only ever taken of a non-positive number, so it cannot overflow.
+    """
+    t = check_array(t, "t", finite=False)
     out = np.empty_like(t, dtype=np.result_type(t, np.float32))
     pos = t >= 0
     out[pos] = 1.0 / (1.0 + np.exp(-t[pos]))
@@ -46,7 +49,7 @@ def logistic_loss(scores, y):
         d loss / d f(x_i) = -(1/n) y_i sigmoid(-y_i f(x_i)).
     """
     scores = check_array(scores, "scores", ndim=1)
-    y = check_binary_labels(y, "y", n=scores.shape[0])
+    y = check_binary_labels(y, "y", n=scores.shape[0], against="scores")
     margins = y * scores
     n = max(scores.shape[0], 1)
     loss = float(np.mean(np.logaddexp(0.0, -margins))) if scores.size else 0.0
@@ -79,7 +82,9 @@ def softmax_cross_entropy(logits, y):
     """
     logits = check_array(logits, "logits", ndim=2)
     n, K = logits.shape
-    y = check_class_labels(y, K, "y", n=n)
+    y = check_class_labels(y, K, "y", n=n, against="logits")
+    if n == 0:
+        return 0.0, np.zeros_like(logits)
     z = logits - np.max(logits, axis=1, keepdims=True)
     lse = np.log(np.sum(np.exp(z), axis=1))
     rows = np.arange(n)
@@ -92,9 +97,13 @@ def softmax_cross_entropy(logits, y):
 
 def per_sample_loss(out, y):
     """Per-sample loss values (no gradient): logistic for 1-D scores, CE for 2-D logits."""
-    out = np.asarray(out)
+    out = check_array(out, "out", ndim=(1, 2))
     if out.ndim == 1:
-        return np.logaddexp(0.0, -np.asarray(y, dtype=out.dtype) * out)
+        y = check_binary_labels(y, "y", n=out.shape[0], against="out")
+        return np.logaddexp(0.0, -y.astype(out.dtype, copy=False) * out)
+    y = check_class_labels(y, out.shape[1], "y", n=out.shape[0], against="out")
+    if out.shape[0] == 0:
+        return np.zeros(0, dtype=out.dtype)
     z = out - np.max(out, axis=1, keepdims=True)
     lse = np.log(np.sum(np.exp(z), axis=1))
-    return lse - z[np.arange(out.shape[0]), np.asarray(y)]
+    return lse - z[np.arange(out.shape[0]), y]

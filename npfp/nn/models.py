@@ -23,7 +23,7 @@ import copy as _copy
 import numpy as np
 
 from .._validation import (check_array, check_binary_labels, check_class_labels, check_int,
-                           check_nonnegative, check_rng, float_dtype)
+                           check_nonnegative, check_positive, check_rng, float_dtype)
 from .activations import Activation, get_activation
 from .losses import logistic_loss, per_sample_loss, sigmoid, softmax, softmax_cross_entropy
 
@@ -67,6 +67,15 @@ class Model:
             raise ValueError(f"{name} must have shape (n, {', '.join(map(str, shape))}) for this "
                              f"model, got {X.shape}")
         return X
+
+    def _check_dout(self, dout, n: int) -> np.ndarray:
+        """``dout`` must have the shape of the forward output: (n,) or (n, K)."""
+        shape = (n,) if self.task == "binary" else (n, self.n_classes)
+        dout = np.asarray(dout)
+        if dout.shape != shape:
+            raise ValueError(f"dout must have the shape of the forward output {shape}, "
+                             f"got {dout.shape}")
+        return dout
 
     def check_labels(self, y, n: int | None = None, name: str = "y") -> np.ndarray:
         """Validate labels for this model's task."""
@@ -167,12 +176,18 @@ class LinearModel(Model):
         super().__init__()
         w = check_array(w, "w", ndim=(1, 2))
         dt = w.dtype
+        b = check_array(b, "b", dtype=dt)
         if w.ndim == 1:
             self.task, self.n_classes = "binary", 2
-            b = check_array(np.asarray(b, dtype=dt).reshape(()), "b", ndim=0, dtype=dt)
+            if b.size != 1:
+                raise ValueError(f"b must be a scalar for a binary linear model, got shape {b.shape}")
+            b = b.reshape(())
         else:
             self.task, self.n_classes = "multiclass", w.shape[0]
-            b = np.broadcast_to(check_array(b, "b", dtype=dt), (w.shape[0],)).copy()
+            if b.shape not in ((), (1,), (w.shape[0],)):
+                raise ValueError(f"b must be a scalar or have shape ({w.shape[0]},) (one bias per "
+                                 f"class), got shape {b.shape}")
+            b = np.broadcast_to(b, (w.shape[0],)).copy()
         self.params = {"w": w.copy(), "b": np.array(b, dtype=dt)}
         self.trainable = ("w", "b") if train_bias else ("w",)
 
@@ -195,6 +210,7 @@ class LinearModel(Model):
 
     def backward(self, dout, cache, param_grads: bool = True):
         X = cache
+        dout = self._check_dout(dout, X.shape[0])
         w = self.params["w"]
         if self.task == "binary":
             dX = np.outer(dout, w)
@@ -259,7 +275,7 @@ class SymmetricReLUNet(Model):
         W = check_array(W, "W", shape=(m, d), dtype=dt)
         b = np.full(m, check_nonnegative(bias, "bias"), dtype=dt)
         self.act: Activation = get_activation(activation, **act_kwargs)
-        self.output_scale = float(output_scale)
+        self.output_scale = check_positive(output_scale, "output_scale")
         self.params = {"W": W.copy(), "b": b}
         self.trainable = ("W", "b") if train_bias else ("W",)
 
@@ -277,6 +293,7 @@ class SymmetricReLUNet(Model):
 
     def backward(self, dout, cache, param_grads: bool = True):
         X, zp, zm = cache
+        dout = self._check_dout(dout, X.shape[0])
         W = self.params["W"]
         s = self.output_scale * dout[:, None]
         gp, gm = self.act.grad(zp), self.act.grad(zm)
@@ -369,6 +386,7 @@ class TwoLayerNet(Model):
 
     def backward(self, dout, cache, param_grads: bool = True):
         X, z, h = cache
+        dout = self._check_dout(dout, X.shape[0])
         W, a = self.params["W"], self.params["a"]
         if self.task == "binary":
             dh = dout[:, None] * a         # (n, m)
@@ -451,6 +469,7 @@ class PatchCNN(Model):
 
     def backward(self, dout, cache, param_grads: bool = True):
         Xf, z, n = cache
+        dout = self._check_dout(dout, n)
         W = self.params["W"]
         K, m, d = W.shape
         if self.task == "binary":
