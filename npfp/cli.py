@@ -4,6 +4,8 @@
     npfp reproduce NAME [--quick]     run a paper reproduction, print its claims table,
                                       save figures and JSON to --out
     npfp list                         the available reproductions
+    npfp claims [--full]              measure the executable claims, print their table
+    npfp assignments make OUTDIR      write the student assignments and autograders
 """
 from __future__ import annotations
 
@@ -76,6 +78,20 @@ def main(argv=None) -> int:
 
     sub.add_parser("list", help="list the available reproductions")
 
+    p = sub.add_parser("claims", help="run the executable claims (npfp.claims) and print a table")
+    p.add_argument("ids", nargs="*", help="claim ids or prefixes (default: all)")
+    p.add_argument("--full", action="store_true", help="full configurations instead of quick ones")
+    p.add_argument("--list", action="store_true", help="list the claims without running them")
+    p.add_argument("--detail", action="store_true", help="add a detail column")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("assignments", help="generate the course assignments (npfp.assignments)")
+    p.add_argument("action", choices=["make", "list"])
+    p.add_argument("outdir", nargs="?", help="output directory (for make)")
+    p.add_argument("--only", nargs="*", default=None, metavar="ID", help="assignment ids")
+    p.add_argument("--with-solutions", action="store_true",
+                   help="keep the reference solutions (for instructors)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "demo":
@@ -83,6 +99,12 @@ def main(argv=None) -> int:
             return 0
         if args.command == "reproduce":
             return _reproduce(args)
+        if args.command == "claims":
+            from .claims import main as claims_main
+            return claims_main(args)
+        if args.command == "assignments":
+            from .assignments import main as assignments_main
+            return assignments_main(args)
         if args.command == "list":
             from .experiments import EXPERIMENTS
             for name, module in EXPERIMENTS.items():

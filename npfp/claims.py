@@ -1,0 +1,438 @@
+"""Executable claims: each theoretical statement as a function that measures it.
+
+A *claim* is a statement of a paper (or of the engine's mathematics) turned into a
+measurement with an honest threshold.  It is registered with the :func:`claim`
+decorator and returns a :class:`ClaimResult`::
+
+    @claim("engine.gradcheck", paper="engine",
+           statement="hand-written gradients match centred finite differences")
+    def _gradcheck(ctx):
+        worst = ...                      # measure
+        return at_most(worst, 1e-5)      # pass when measured <= threshold
+
+``npfp claims`` (or :func:`run_claims`) runs every registered claim -- in quick mode by
+default, ``--full`` for the larger configurations -- and prints a table of claim, paper,
+status, measured value and threshold.  A claim whose paper package is not installed (or
+not written yet) reports ``unavailable`` instead of failing the table; an unexpected
+exception is reported as ``error`` with its message.
+
+Property-based claims draw their examples from :mod:`npfp.strategies` with hypothesis
+when it is installed (a test extra) and from the same builders with plain NumPy seeds
+otherwise, so ``npfp claims`` works in a minimal install.
+
+Nothing here is hard-coded: every measured value is computed when the claim runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most", "at_least",
+           "unavailable", "run_claims", "claims_table", "main"]
+
+STATUSES = ("pass", "fail", "unavailable", "error")
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """The outcome of measuring one claim.
+
+    Attributes
+    ----------
+    status : {'pass', 'fail', 'unavailable', 'error'}
+    measured : float or None
+        The measured number (None when nothing could be measured).
+    threshold : float or None
+        The bound the measured value is compared with.
+    op : str
+        How ``measured`` is compared with ``threshold``: '<=' or '>='.
+    detail : str
+        Extra context (configuration, why unavailable, the error message).
+    seconds : float
+        Wall time of the measurement.
+    """
+
+    status: str
+    measured: float | None = None
+    threshold: float | None = None
+    op: str = ""
+    detail: str = ""
+    seconds: float = 0.0
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+def at_most(measured: float, threshold: float, detail: str = "") -> ClaimResult:
+    """Pass when ``measured <= threshold`` (errors, gaps, accuracies that must be low)."""
+    measured = float(measured)
+    ok = math.isfinite(measured) and measured <= threshold
+    return ClaimResult("pass" if ok else "fail", measured, float(threshold), "<=", detail)
+
+
+def at_least(measured: float, threshold: float, detail: str = "") -> ClaimResult:
+    """Pass when ``measured >= threshold`` (accuracies, fractions that must be high)."""
+    measured = float(measured)
+    ok = math.isfinite(measured) and measured >= threshold
+    return ClaimResult("pass" if ok else "fail", measured, float(threshold), ">=", detail)
+
+
+def unavailable(reason: str) -> ClaimResult:
+    """A claim that cannot be measured in this installation (e.g. a missing package)."""
+    return ClaimResult("unavailable", detail=reason)
+
+
+@dataclass
+class ClaimContext:
+    """What a claim function receives.
+
+    Attributes
+    ----------
+    quick : bool
+        Quick mode (seconds per claim) or the full configuration.
+    seed : int
+        Base seed; every claim derives its own ``rng`` from it.
+    cache : dict
+        Shared between the claims of one :func:`run_claims` call, so that several claims
+        about one experiment run it once (see :meth:`experiment`).
+    """
+
+    quick: bool = True
+    seed: int = 0
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def experiment(self, name: str, **overrides):
+        """Run (once) the reproduction ``name`` of :data:`npfp.experiments.EXPERIMENTS`.
+
+        Quick mode uses the module's ``quick_config()``, full mode its ``Config()``;
+        ``overrides`` replace config fields.  Returns ``(module, config, result)``.
+        """
+        from .experiments import load_experiment
+
+        key = (name, self.quick, tuple(sorted(overrides.items())))
+        if key not in self.cache:
+            mod = load_experiment(name)
+            cfg = mod.quick_config() if self.quick else mod.Config()
+            if overrides:
+                cfg = dataclasses.replace(cfg, **overrides)
+            try:
+                result = mod.run(cfg, progress=False)
+            except TypeError:  # a run() without the progress keyword
+                result = mod.run(cfg)
+            self.cache[key] = (mod, cfg, result)
+        return self.cache[key]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A registered claim: identifier, source, statement and the measuring function."""
+
+    id: str
+    paper: str
+    statement: str
+    func: Callable[[ClaimContext], ClaimResult]
+
+    def run(self, ctx: ClaimContext) -> ClaimResult:
+        """Measure the claim; never raises (missing packages -> 'unavailable')."""
+        t0 = time.perf_counter()
+        try:
+            res = self.func(ctx)
+            if not isinstance(res, ClaimResult):
+                raise TypeError(f"claim {self.id} returned {type(res).__name__}, not ClaimResult")
+        except ModuleNotFoundError as exc:
+            name = exc.name or ""
+            if name.startswith("npfp") or name in ("hypothesis", "sklearn"):
+                res = unavailable(f"needs {name}")
+            else:
+                res = ClaimResult("error", detail=f"{type(exc).__name__}: {exc}")
+        except ImportError as exc:  # a package present but without the function used
+            res = unavailable(f"{exc}")
+        except ValueError as exc:
+            if "not available in this version" in str(exc):
+                res = unavailable(str(exc))
+            else:
+                res = ClaimResult("error", detail=f"ValueError: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a claims table must not crash
+            res = ClaimResult("error", detail=f"{type(exc).__name__}: {exc}")
+        return dataclasses.replace(res, seconds=time.perf_counter() - t0)
+
+
+#: claim id -> :class:`Claim`, in registration order
+REGISTRY: dict[str, Claim] = {}
+
+
+def claim(id: str, paper: str, statement: str):
+    """Decorator registering ``func(ctx) -> ClaimResult`` as claim ``id``.
+
+    Parameters
+    ----------
+    id : str
+        Unique identifier, e.g. ``'purification.clean-non-robust'``.
+    paper : str
+        Short source name ('engine', 'Allen-Zhu & Li 2020', ...).
+    statement : str
+        The claim in one line, as the paper states it.
+    """
+    def register(func):
+        if id in REGISTRY:
+            raise ValueError(f"claim id {id!r} is already registered")
+        REGISTRY[id] = Claim(id, paper, statement, func)
+        return func
+    return register
+
+
+def run_claims(ids=None, *, quick: bool = True, seed: int = 0, progress=None) -> list:
+    """Run claims and return ``[(Claim, ClaimResult), ...]``.
+
+    Parameters
+    ----------
+    ids : iterable of str, optional
+        Claim ids or prefixes (``'engine'`` selects every ``engine.*`` claim); default all.
+    quick : bool
+        Quick configurations (the default) or the full ones.
+    seed : int
+    progress : callable, optional
+        ``progress(claim, result)`` after each claim (the CLI prints a line).
+    """
+    ids = list(ids or [])
+    unknown = [i for i in ids if not any(c == i or c.startswith(i + ".") for c in REGISTRY)]
+    if unknown:
+        raise ValueError(f"unknown claim ids {unknown}; see `npfp claims --list`")
+    chosen = [c for c in REGISTRY.values()
+              if not ids or any(c.id == i or c.id.startswith(i + ".") for i in ids)]
+    ctx = ClaimContext(quick=quick, seed=seed)
+    out = []
+    for c in chosen:
+        res = c.run(ctx)
+        out.append((c, res))
+        if progress is not None:
+            progress(c, res)
+    return out
+
+
+def _fmt_num(x) -> str:
+    if x is None:
+        return "-"
+    return f"{x:.4g}"
+
+
+def claims_table(results, detail: bool = False) -> str:
+    """The claims table: claim, paper, status, measured value, threshold."""
+    from .experiments import format_table
+
+    rows = []
+    for c, r in results:
+        target = f"{r.op} {_fmt_num(r.threshold)}" if r.threshold is not None else "-"
+        row = [c.id, c.statement, c.paper, r.status.upper(), _fmt_num(r.measured), target,
+               f"{r.seconds:.1f}"]
+        if detail:
+            row.append(r.detail)
+        rows.append(row)
+    headers = ["id", "claim", "paper", "status", "measured", "target", "s"]
+    if detail:
+        headers.append("detail")
+    return format_table(rows, headers)
+
+
+def main(args=None, out=sys.stdout) -> int:
+    """Entry point of ``npfp claims``; returns 1 if a claim failed or errored, else 0."""
+    import argparse
+
+    if args is None or isinstance(args, (list, tuple)):
+        p = argparse.ArgumentParser(prog="npfp claims")
+        p.add_argument("ids", nargs="*")
+        p.add_argument("--full", action="store_true")
+        p.add_argument("--list", action="store_true")
+        p.add_argument("--detail", action="store_true")
+        p.add_argument("--seed", type=int, default=0)
+        args = p.parse_args(args)
+    if args.list:
+        for c in REGISTRY.values():
+            print(f"{c.id:40s} {c.paper:28s} {c.statement}", file=out)
+        return 0
+    mode = "full" if args.full else "quick"
+    print(f"npfp claims ({mode} mode, seed {args.seed})", file=out, flush=True)
+
+    def show(c, r):
+        print(f"  {r.status.upper():11s} {c.id} ({r.seconds:.1f}s)", file=sys.stderr, flush=True)
+
+    results = run_claims(args.ids, quick=not args.full, seed=args.seed, progress=show)
+    print(claims_table(results, detail=args.detail), file=out)
+    counts = {s: sum(r.status == s for _, r in results) for s in STATUSES}
+    print(", ".join(f"{v} {k}" for k, v in counts.items()), file=out)
+    return 1 if counts["fail"] or counts["error"] else 0
+
+
+# =================================================================================
+# Property helpers
+# =================================================================================
+def _worst_over_examples(strategy_factory, fallback, measure, n_examples: int, seed: int):
+    """max of ``measure(example)`` over examples drawn by hypothesis (or NumPy fallback).
+
+    ``strategy_factory()`` returns a hypothesis strategy; ``fallback(rng)`` builds one
+    example without hypothesis.  Returns (worst value, number of examples, engine).
+    """
+    values = []
+    try:
+        from hypothesis import HealthCheck, given, settings
+    except ImportError:
+        rng = np.random.default_rng(seed)
+        for _ in range(n_examples):
+            values.append(float(measure(fallback(rng))))
+        return max(values), len(values), "numpy"
+
+    @settings(max_examples=n_examples, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(strategy_factory())
+    def run(example):
+        values.append(float(measure(example)))
+
+    run()
+    return max(values), len(values), "hypothesis"
+
+
+def _n(ctx: ClaimContext, quick: int, full: int) -> int:
+    return quick if ctx.quick else full
+
+
+# =================================================================================
+# Engine claims
+# =================================================================================
+@claim("engine.gradcheck", paper="engine (npfp.nn)",
+       statement="hand-written gradients of every network match finite differences")
+def _claim_gradcheck(ctx):
+    from . import strategies as nst
+    from .gradcheck import check_model_gradients, is_near_kink
+
+    def fallback(rng):
+        while True:
+            case = nst.make_model_case(str(rng.choice(nst.MODEL_KINDS)), int(rng.integers(1, 7)),
+                                       int(rng.integers(1, 7)), int(rng.integers(1, 7)), rng)
+            if not is_near_kink(case.model, case.X):
+                return case
+
+    worst, n, how = _worst_over_examples(
+        nst.models_and_data, fallback,
+        lambda c: max(check_model_gradients(c.model, c.X, c.y).values()),
+        _n(ctx, 30, 300), ctx.seed)
+    return at_most(worst, 1e-5, f"max rel. error over {n} {how} examples, all model kinds")
+
+
+def _linear_worst_margin(problem, eps, norm):
+    """Exact min over ||delta|| <= eps of y (<w, x + delta> + b) = y f(x) - eps ||w||_*."""
+    dual = {"l2": 2, "linf": 1, "l1": np.inf}[norm]
+    return problem.y * (problem.X @ problem.w + problem.b) - eps * np.linalg.norm(problem.w, dual)
+
+
+def _attack_margin_gap(problem, eps, norm, attack):
+    """max_i |margin after attack - exact worst-case margin| (0 when the attack is exact)."""
+    X_adv = np.asarray(getattr(attack, "x_adv", attack))
+    delta = X_adv - problem.X
+    size = np.linalg.norm(delta, {"l2": 2, "linf": np.inf, "l1": 1}[norm], axis=1)
+    if np.any(size > eps * (1 + 1e-9) + 1e-12):
+        return float("inf")  # left the ball: not a valid attack
+    got = problem.y * (X_adv @ problem.w + problem.b)
+    scale = 1.0 + np.abs(_linear_worst_margin(problem, eps, norm))
+    return float(np.max(np.abs(got - _linear_worst_margin(problem, eps, norm)) / scale))
+
+
+def _linear_property(ctx, norms, attack_fn, n_quick=25, n_full=200):
+    from . import strategies as nst
+
+    def strategy():
+        import hypothesis.strategies as st
+        return st.tuples(nst.linear_problems(), st.sampled_from(norms), nst.eps_values(0.0, 3.0))
+
+    def fallback(rng):
+        p = nst.make_linear_problem(int(rng.integers(1, 17)), int(rng.integers(1, 13)), rng,
+                                    scale=float(rng.choice([0.1, 1.0, 10.0])))
+        return p, str(rng.choice(norms)), float(rng.uniform(0, 3))
+
+    def measure(ex):
+        p, norm, eps = ex
+        return _attack_margin_gap(p, eps, norm, attack_fn(p, eps, norm))
+
+    return _worst_over_examples(strategy, fallback, measure, _n(ctx, n_quick, n_full), ctx.seed)
+
+
+@claim("engine.fgm-linear-exact", paper="standard (dual norm)",
+       statement="FGM (l2) on a linear model attains the exact worst-case margin")
+def _claim_fgm_linear(ctx):
+    from .attacks import fgm
+
+    worst, n, how = _linear_property(
+        ctx, ("l2",), lambda p, eps, norm: fgm(p.model, p.X, p.y, eps=eps, norm=norm))
+    return at_most(worst, 1e-9, f"max relative margin gap over {n} {how} linear problems")
+
+
+@claim("engine.fgsm-linear-exact", paper="standard (dual norm)",
+       statement="FGSM (linf) on a linear model attains the exact linf worst case")
+def _claim_fgsm_linear(ctx):
+    from .attacks import fgm
+
+    worst, n, how = _linear_property(
+        ctx, ("linf",), lambda p, eps, norm: fgm(p.model, p.X, p.y, eps=eps, norm=norm))
+    return at_most(worst, 1e-9, f"max relative margin gap over {n} {how} linear problems")
+
+
+@claim("engine.pgd-linear-exact", paper="standard (dual norm)",
+       statement="PGD reaches the exact robust accuracy of a linear model")
+def _claim_pgd_linear(ctx):
+    from . import strategies as nst
+    from .attacks import pgd
+
+    rng = ctx.rng
+    gaps = []
+    for trial in range(_n(ctx, 4, 20)):
+        p = nst.make_linear_problem(300, 20, rng, flip=0.0)
+        for norm in ("l2", "linf"):
+            # a radius where about half of the points are robust
+            eps = float(np.median(_linear_worst_margin(p, 0.0, norm))) / \
+                float(np.linalg.norm(p.w, {"l2": 2, "linf": 1}[norm]))
+            exact = float(np.mean(_linear_worst_margin(p, eps, norm) > 0))
+            res = pgd(p.model, p.X, p.y, eps=eps, norm=norm, steps=10, step_size=eps / 4,
+                      rng=rng)
+            X_adv = np.asarray(getattr(res, "x_adv", res))
+            pgd_acc = float(np.mean(p.model.predict(X_adv) == p.y))
+            gaps.append(abs(pgd_acc - exact))
+    return at_most(max(gaps), 0.0, f"max |PGD robust acc - exact| over {len(gaps)} problems "
+                                   "(l2 and linf, 300 points, eps at the median margin)")
+
+
+@claim("engine.eps-zero-noop", paper="engine (npfp.attacks)",
+       statement="an attack with eps = 0 returns the input unchanged")
+def _claim_eps_zero(ctx):
+    from . import strategies as nst
+    from .attacks import fgm, pgd
+
+    rng = ctx.rng
+    worst = 0.0
+    for _ in range(_n(ctx, 3, 20)):
+        case = nst.make_model_case("symmetric", 20, 8, 6, rng)
+        for norm in ("l2", "linf"):
+            for res in (fgm(case.model, case.X, case.y, eps=0.0, norm=norm),
+                        pgd(case.model, case.X, case.y, eps=0.0, norm=norm, steps=3,
+                            step_size=0.1, random_start=True, rng=rng)):
+                worst = max(worst, float(np.max(np.abs(np.asarray(getattr(res, "x_adv", res))
+                                                       - case.X))))
+    return at_most(worst, 0.0, "max |x_adv - x| at eps = 0 (FGM and PGD with random start)")
+
+
+# =================================================================================
+# Paper claims (call the paper packages; 'unavailable' until they exist)
+# =================================================================================
