@@ -285,15 +285,18 @@ class SymmetricReLUNet(Model):
 
     def forward(self, X):
         X = self._check_X(X)
+        # BEGIN SOLUTION
         W, b = self.params["W"], self.params["b"]
         u = X @ W.T                        # (n, m) pre-activations <w_i, x>
         zp, zm = u - b, -u - b
         out = self.output_scale * (self.act(zp) - self.act(zm)).sum(axis=1)
         return out, (X, zp, zm)
+        # END SOLUTION
 
     def backward(self, dout, cache, param_grads: bool = True):
         X, zp, zm = cache
         dout = self._check_dout(dout, X.shape[0])
+        # BEGIN SOLUTION
         W = self.params["W"]
         s = self.output_scale * dout[:, None]
         gp, gm = self.act.grad(zp), self.act.grad(zm)
@@ -305,6 +308,7 @@ class SymmetricReLUNet(Model):
             if "b" in self.trainable:
                 grads["b"] = (s * (gm - gp)).sum(axis=0)
         return grads, dX
+        # END SOLUTION
 
     def preactivations(self, X):
         """<w_i, x> for every sample and neuron, shape (n, m)."""
