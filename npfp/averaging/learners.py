@@ -1,0 +1,169 @@
+r"""The learners of Feature Averaging (Li, Pan, Lyu, Li 2024, Secs. 3 and 5).
+
+* The **binary network** (Sec. 3, eq. (1)):
+
+  .. math::
+
+      f_\theta(x) = \frac1m \sum_{r=1}^m \mathrm{ReLU}(\langle w_{+1,r}, x\rangle + b_{+1,r})
+                  - \frac1m \sum_{r=1}^m \mathrm{ReLU}(\langle w_{-1,r}, x\rangle + b_{-1,r})
+
+  second layer fixed at :math:`\pm 1/m`, first layer (weights and biases) trained by
+  full-batch gradient descent on the logistic loss :math:`\log(1 + e^{-y f(x)})` from a
+  small Gaussian initialisation.  It is :class:`npfp.nn.TwoLayerNet` with 2m neurons and
+  ``a = (+1/m, ..., +1/m, -1/m, ..., -1/m)``.
+
+* The **k-class network** (Sec. 5, fine-grained supervision): k sub-networks
+  :math:`f_j(x) = \frac1h \sum_{r=1}^h \mathrm{ReLU}(\langle w_{j,r}, x\rangle [+ b_{j,r}])`
+  giving the logits, trained by softmax cross-entropy on the cluster index.  It is a
+  TwoLayerNet with a fixed block second layer (neuron (j, r) feeds logit j with weight 1/h).
+
+* The **derived binary classifier** :math:`F(x) = \sum_{j\in J_+} f_j(x) - \sum_{j\in J_-} f_j(x)`
+  (Sec. 5), :class:`DerivedBinaryClassifier`, a binary npfp Model whose forward and
+  backward passes are written out by hand on top of the k-class network's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_array, check_int, check_nonnegative, check_positive, check_rng
+from ..nn.models import Model, TwoLayerNet
+from ..training import fit
+
+__all__ = ["binary_network", "multiclass_network", "DerivedBinaryClassifier",
+           "train_binary", "train_multiclass", "neuron_signs", "neuron_classes"]
+
+
+def binary_network(d: int, m: int, *, init_scale: float = 1e-5, bias: bool = True,
+                   rng=None, dtype=np.float64) -> TwoLayerNet:
+    r"""The two-layer ReLU network of Sec. 3 with m neurons per sign and second layer :math:`\pm1/m`.
+
+    Neurons 0..m-1 carry :math:`+1/m` (the :math:`w_{+1,r}`), neurons m..2m-1 carry
+    :math:`-1/m`.  Weights and biases start i.i.d. :math:`N(0, \text{init\_scale}^2)`.
+    """
+    m = check_int(m, "m", minimum=1)
+    a = np.concatenate([np.full(m, 1.0 / m), np.full(m, -1.0 / m)])
+    return TwoLayerNet(d, 2 * m, a=a, bias=bias, init_scale=init_scale, rng=rng, dtype=dtype)
+
+
+def multiclass_network(d: int, k: int, h: int = 1, *, init_scale: float = 1e-5,
+                       bias: bool = False, rng=None, dtype=np.float64) -> TwoLayerNet:
+    r"""The k-class network of Sec. 5: logit :math:`f_j(x) = \frac1h\sum_{r} \mathrm{ReLU}(\langle w_{j,r}, x\rangle)`.
+
+    Neuron ``j * h + r`` is :math:`w_{j,r}`; the second layer is the fixed block matrix
+    ``a[j*h + r, j] = 1/h``.
+    """
+    k = check_int(k, "k", minimum=2)
+    h = check_int(h, "h", minimum=1)
+    a = np.kron(np.eye(k), np.full((h, 1), 1.0 / h))  # (k h, k)
+    return TwoLayerNet(d, k * h, n_classes=k, a=a, bias=bias, init_scale=init_scale,
+                       rng=rng, dtype=dtype)
+
+
+def neuron_signs(net: TwoLayerNet) -> np.ndarray:
+    """The sign of each hidden neuron's output weight in a binary network, shape (m,)."""
+    a = net.params["a"]
+    if a.ndim != 1:
+        raise ValueError("neuron_signs needs a binary network (second layer of shape (m,))")
+    return np.sign(a)
+
+
+def neuron_classes(net: TwoLayerNet) -> np.ndarray:
+    """For a block k-class network, the logit each neuron feeds (argmax of its row of a)."""
+    a = net.params["a"]
+    if a.ndim != 2:
+        raise ValueError("neuron_classes needs a K-class network (second layer of shape (m, K))")
+    return np.argmax(a, axis=1)
+
+
+class DerivedBinaryClassifier(Model):
+    r"""The binary classifier derived from a k-class network (Sec. 5).
+
+    .. math::
+
+        F(x) = \sum_{j \in J_+} f_j(x) - \sum_{j \in J_-} f_j(x) = \langle s, f(x)\rangle,
+        \qquad s_j = \pm 1
+
+    Forward: the k-class logits, then the inner product with s.  Backward: the chain
+    rule through that inner product, :math:`\partial L/\partial f = (\partial L/\partial F)\, s^\top`,
+    then the k-class network's own backward pass.  The parameters are the base
+    network's (shared, not copied); nothing is trainable here -- F is *derived*, the
+    k-class network is what gets trained.
+
+    Parameters
+    ----------
+    base : Model
+        A 'multiclass' npfp model with k logits.
+    signs : array_like, shape (k,)
+        s_j = +1 for j in J_+ and -1 for j in J_-.
+    """
+
+    task = "binary"
+    trainable = ()
+
+    def __init__(self, base: Model, signs):
+        super().__init__()
+        if getattr(base, "task", None) != "multiclass":
+            raise TypeError(f"base must be a multiclass npfp Model, got {type(base).__name__}")
+        s = check_array(signs, "signs", shape=(base.n_classes,))
+        if not np.all(np.abs(s) == 1):
+            raise ValueError(f"signs must contain only -1 and +1, got {s}")
+        if np.all(s == s[0]):
+            raise ValueError("signs must put at least one class on each side")
+        self.base = base
+        self.signs = s.astype(base.dtype)
+        self.params = base.params  # shared: F always reflects the current base network
+
+    @property
+    def input_shape(self):
+        return self.base.input_shape
+
+    def forward(self, X):
+        logits, cache = self.base.forward(X)          # (n, k)
+        return logits @ self.signs, cache             # F(x) = <s, f(x)>
+
+    def backward(self, dout, cache, param_grads: bool = True):
+        dlogits = np.outer(dout, self.signs)          # dL/df_j = dL/dF * s_j
+        grads, dX = self.base.backward(dlogits, cache, param_grads=param_grads)
+        return (grads if param_grads else {}), dX
+
+    def copy(self):
+        base = self.base.copy()
+        return DerivedBinaryClassifier(base, self.signs)
+
+
+def train_binary(X, y, *, m: int = 5, init_scale: float = 1e-5, lr: float = 1e-3,
+                 steps: int = 100, bias: bool = True, rng=None, metrics=None, progress=None):
+    """Train :func:`binary_network` by full-batch GD on the logistic loss (Sec. 3).
+
+    Returns
+    -------
+    net : TwoLayerNet
+    history : npfp.training.History
+    """
+    X = check_array(X, "X", ndim=2)
+    rng = check_rng(rng)
+    net = binary_network(X.shape[1], m, init_scale=check_nonnegative(init_scale, "init_scale"),
+                         bias=bias, rng=rng, dtype=X.dtype)
+    hist = fit(net, X, y, epochs=check_int(steps, "steps", minimum=0),
+               lr=check_positive(lr, "lr"), rng=rng, metrics=metrics, progress=progress,
+               label="binary net")
+    return net, hist
+
+
+def train_multiclass(X, j, k: int, *, h: int = 1, init_scale: float = 1e-5, lr: float = 1e-3,
+                     steps: int = 100, bias: bool = False, rng=None, metrics=None, progress=None):
+    """Train :func:`multiclass_network` by full-batch GD on cross-entropy over the cluster index j.
+
+    Returns
+    -------
+    net : TwoLayerNet
+    history : npfp.training.History
+    """
+    X = check_array(X, "X", ndim=2)
+    rng = check_rng(rng)
+    net = multiclass_network(X.shape[1], k, h, init_scale=check_nonnegative(init_scale, "init_scale"),
+                             bias=bias, rng=rng, dtype=X.dtype)
+    hist = fit(net, X, j, epochs=check_int(steps, "steps", minimum=0),
+               lr=check_positive(lr, "lr"), rng=rng, metrics=metrics, progress=progress,
+               label="k-class net")
+    return net, hist
