@@ -1,0 +1,200 @@
+"""Readers for real image data sets, from local files only (no downloads, no pickle).
+
+* :func:`read_idx` / :func:`load_mnist` -- MNIST in the IDX format of LeCun et al.
+  (``train-images-idx3-ubyte`` etc., raw or gzip-compressed ``.gz``).
+* :func:`load_cifar10` -- CIFAR-10 in its *binary* format (``cifar-10-batches-bin``:
+  records of 1 label byte + 3072 pixel bytes, R then G then B planes of 32x32).
+  The Python "pickle" version is deliberately not supported: unpickling a file runs
+  arbitrary code.
+* :func:`load_digits` -- the 1797 8x8 handwritten digits that scikit-learn ships inside
+  its package (no download), through the optional extra ``npfp[digits]``.
+
+The directory is the ``path`` argument or, when that is None, the environment variable
+``NPFP_DATA``.  Missing, truncated or malformed files raise ``FileNotFoundError`` /
+``ValueError`` naming the file and what was wrong.
+
+IDX format: 2 zero bytes, a type byte (0x08 unsigned byte, 0x09 signed byte, 0x0B int16,
+0x0C int32, 0x0D float32, 0x0E float64), a byte giving the number of dimensions, then
+one big-endian uint32 per dimension, then the data in C order, big-endian.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+
+__all__ = ["read_idx", "load_mnist", "load_cifar10", "load_digits", "data_dir"]
+
+_IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
+              0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
+
+_MNIST_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+                "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+_CIFAR_FILES = {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+                "test": ("test_batch.bin",)}
+_CIFAR_RECORD = 1 + 3 * 32 * 32
+
+
+def data_dir(path=None) -> str:
+    """The data directory: ``path`` if given, else ``$NPFP_DATA``; it must exist."""
+    if path is None:
+        path = os.environ.get("NPFP_DATA")
+        if not path:
+            raise FileNotFoundError("no data directory: pass path=... or set the NPFP_DATA "
+                                    "environment variable to the folder holding the files")
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"data directory {path!r} does not exist")
+    return path
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the extension
+        try:
+            return gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
+    return raw
+
+
+def read_idx(path) -> np.ndarray:
+    """Read one IDX file (raw or gzip-compressed) into an array of its stored dtype.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Wrong magic number, unknown type code, or fewer data bytes than the header
+        announces (truncated) or more (trailing garbage).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"IDX file {path!r} not found")
+    raw = _read_bytes(path)
+    if len(raw) < 4:
+        raise ValueError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
+    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"{path}: wrong magic number {raw[:4].hex()} (an IDX file starts with "
+                         "00 00, a type byte in 08/09/0b/0c/0d/0e, and the number of dimensions)")
+    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated header ({len(raw)} bytes, need {header})")
+    shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=ndim, offset=4))
+    need = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != need:
+        what = "truncated" if len(raw) < need else "has trailing bytes"
+        raise ValueError(f"{path}: {what}: header announces shape {shape} ({need} bytes), "
+                         f"file has {len(raw)} bytes")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+def _find(folder: str, names, subdirs) -> str:
+    tried = []
+    for sub in subdirs:
+        for name in names:
+            for cand in (name, name + ".gz", name.replace("-idx", ".idx")):
+                p = os.path.join(folder, sub, cand)
+                tried.append(p)
+                if os.path.isfile(p):
+                    return p
+    raise FileNotFoundError(f"none of these files exist: {', '.join(tried[:6])}"
+                            f"{' ...' if len(tried) > 6 else ''}")
+
+
+def load_mnist(path=None, split: str = "train", normalize: bool = True):
+    """MNIST images and labels from IDX files in ``path`` (or ``$NPFP_DATA``).
+
+    Looks in ``path``, ``path/mnist`` and ``path/MNIST/raw`` for
+    ``{train,t10k}-{images-idx3,labels-idx1}-ubyte`` (optionally ``.gz``).
+
+    Returns
+    -------
+    X : ndarray, shape (n, 784)
+        float64 in [0, 1] when ``normalize`` (default), else uint8.
+    y : ndarray of int64, shape (n,)
+    """
+    if split not in _MNIST_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = data_dir(path)
+    subdirs = ("", "mnist", os.path.join("MNIST", "raw"))
+    img_path = _find(folder, [_MNIST_FILES[split][0]], subdirs)
+    lab_path = _find(folder, [_MNIST_FILES[split][1]], subdirs)
+    images, labels = read_idx(img_path), read_idx(lab_path)
+    if images.ndim != 3:
+        raise ValueError(f"{img_path}: expected 3-D images (n, rows, cols), got shape {images.shape}")
+    if labels.ndim != 1:
+        raise ValueError(f"{lab_path}: expected 1-D labels, got shape {labels.shape}")
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{img_path} has {images.shape[0]} images but {lab_path} has "
+                         f"{labels.shape[0]} labels")
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"{lab_path}: labels must be digits 0..9, got range "
+                         f"[{labels.min()}, {labels.max()}]")
+    X = images.reshape(images.shape[0], -1)
+    X = X.astype(np.float64) / 255.0 if normalize else X.astype(np.uint8)
+    return X, labels.astype(np.int64)
+
+
+def load_cifar10(path=None, split: str = "train", normalize: bool = True):
+    """CIFAR-10 from its binary batches in ``path`` (or ``$NPFP_DATA``).
+
+    Looks in ``path`` and ``path/cifar-10-batches-bin`` for ``data_batch_1.bin`` ..
+    ``data_batch_5.bin`` (train) or ``test_batch.bin`` (test).  Each record is one
+    label byte (0..9) and 3072 pixel bytes (R, G, B planes of 32x32, row-major).
+
+    Returns
+    -------
+    X : ndarray, shape (n, 3072)
+        Channel-major (R plane, G plane, B plane) as stored; float64 in [0, 1] when
+        ``normalize``, else uint8.
+    y : ndarray of int64, shape (n,)
+    """
+    if split not in _CIFAR_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    folder = data_dir(path)
+    Xs, ys = [], []
+    for name in _CIFAR_FILES[split]:
+        p = _find(folder, [name], ("", "cifar-10-batches-bin"))
+        raw = _read_bytes(p)
+        if len(raw) == 0 or len(raw) % _CIFAR_RECORD:
+            raise ValueError(f"{p}: size {len(raw)} is not a positive multiple of the "
+                             f"{_CIFAR_RECORD}-byte CIFAR-10 record (truncated or not a binary batch)")
+        rec = np.frombuffer(raw, np.uint8).reshape(-1, _CIFAR_RECORD)
+        if rec[:, 0].max() > 9:
+            raise ValueError(f"{p}: label byte {int(rec[:, 0].max())} > 9: not a CIFAR-10 binary "
+                             "batch (CIFAR-100 binaries have two label bytes)")
+        ys.append(rec[:, 0].astype(np.int64))
+        Xs.append(rec[:, 1:])
+    X = np.concatenate(Xs)
+    X = X.astype(np.float64) / 255.0 if normalize else X
+    return X, np.concatenate(ys)
+
+
+def load_digits(normalize: bool = True):
+    """The 8x8 handwritten digits bundled with scikit-learn (1797 images, 10 classes).
+
+    Needs the optional extra: ``pip install 'npfp[digits]'`` (i.e. scikit-learn); the
+    data ships inside scikit-learn, nothing is downloaded.
+
+    Returns
+    -------
+    X : ndarray, shape (1797, 64)
+        Pixel intensities 0..16, divided by 16 when ``normalize`` (default) so X is in [0, 1].
+    y : ndarray of int64, shape (1797,)
+    """
+    try:
+        from sklearn.datasets import load_digits as _sk_load_digits
+    except ImportError as exc:
+        raise ImportError("load_digits needs scikit-learn, which is an optional dependency of "
+                          "npfp: install it with `pip install 'npfp[digits]'` "
+                          "(or `pip install scikit-learn`)") from exc
+    bunch = _sk_load_digits()
+    X = np.asarray(bunch.data, dtype=np.float64)
+    if normalize:
+        X = X / 16.0
+    return X, np.asarray(bunch.target, dtype=np.int64)
