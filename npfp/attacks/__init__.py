@@ -1,0 +1,57 @@
+r"""Attacks: exact on linear models, validated gradient attacks, fixed directions.
+
+API summary
+-----------
+Every attack object is called as ``attack(model, X, y, rng=None) -> AttackResult`` (so it
+plugs into ``npfp.training.fit(attack=...)``) and uses the same knob names: ``eps``,
+``norm`` ('l2' | 'linf' | 'l1'), ``steps``, ``step_size``, ``random_start``,
+``restarts``, ``bounds=(lo, hi)``, ``rng``.  ``attack.replace(eps=...)`` gives a copy at
+another radius.
+
+Gradient attacks (any npfp model, inputs (n, d) or (n, P, d))::
+
+    FGM(eps, norm='l2', bounds=None, loss='ce')          # one step, exact over ball and box
+    FGSM(eps, bounds=None)                               # FGM in linf (Goodfellow et al. 2015)
+    PGD(eps, norm='linf', steps=10, step_size=None,      # Madry et al. 2018
+        random_start=True, restarts=1, bounds=None, loss='ce', rng=None)
+
+Exact attacks on linear models f(x) = <w, x> + b (binary) or logits W x + b::
+
+    linear_worst_case(model, X, y, eps, norm, bounds=None) -> AttackResult
+    linear_robust_margin(model, X, y, eps, norm)          # y f(x) - eps ||w||_q
+    linear_robust_accuracy(model, X, y, eps, norm, bounds=None) -> float   (certified)
+    minimal_linear_distance(model, X, y, norm, bounds=None) -> (n,)        y f(x) / ||w||_q
+    LinearExact(eps, norm, bounds)                        # the same as an attack object
+
+Model-independent attacks::
+
+    fixed_direction_attack(model, X, y, direction, eps, norm='l2', per='label'|'point'|'all')
+    FixedDirection(eps, direction, norm, per=...)         # as an attack object
+    RandomNoise(eps, norm, sphere=True)                   # baseline noise of norm eps
+
+Geometry (:mod:`npfp.attacks.projections`): ``norms``, ``dual_norms``,
+``project_ball``, ``project_ball_box`` (exact ball-box projection), ``dual_maximizer``,
+``random_in_ball``.
+
+Result: :class:`AttackResult` with ``x_adv``, ``delta``, ``success`` (per point:
+misclassified after the attack), ``loss_trace`` (restarts, steps + 1), ``max_norm``,
+``losses``, and the ``accuracy`` property.
+
+Evaluation built on these lives in :mod:`npfp.evaluation`; adversarial training in
+:mod:`npfp.adversarial`.
+"""
+from .directional import FixedDirection, RandomNoise, fixed_direction_attack
+from .gradient import FGM, FGSM, PGD, Attack, loss_and_input_gradient
+from .linear import (LinearExact, linear_robust_accuracy, linear_robust_margin,
+                     linear_worst_case, minimal_linear_distance)
+from .projections import (dual_maximizer, dual_norms, norms, project_ball, project_ball_box,
+                          random_in_ball)
+from .result import AttackResult
+
+__all__ = [
+    "AttackResult", "Attack", "FGM", "FGSM", "PGD", "loss_and_input_gradient",
+    "LinearExact", "linear_worst_case", "linear_robust_margin", "linear_robust_accuracy",
+    "minimal_linear_distance", "fixed_direction_attack", "FixedDirection", "RandomNoise",
+    "norms", "dual_norms", "project_ball", "project_ball_box", "dual_maximizer",
+    "random_in_ball",
+]

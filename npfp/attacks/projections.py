@@ -1,0 +1,349 @@
+r"""Norm balls, boxes and the exact geometry every attack relies on.
+
+All routines work on *flattened* perturbations ``delta`` of shape (n, D): one row per
+sample, the norm taken over all non-sample axes (an input of shape (n, P, d) is
+flattened to (n, P*d)).  Radii ``eps`` are a scalar or one radius per row, shape (n,).
+Box constraints ``lo <= x + delta <= hi`` are passed as per-coordinate limits on delta,
+``lo_d = lo - x <= 0 <= hi_d = hi - x`` (x itself must lie in the box).
+
+Three exact building blocks:
+
+* :func:`project_ball` -- Euclidean projection onto the l2, linf or l1 ball.  For the
+  l1 ball we use the sorting algorithm of Duchi, Shalev-Shwartz, Singer & Chandra (2008),
+  "Efficient projections onto the l1-ball for learning in high dimensions":
+  :math:`\Pi(v)_j = \mathrm{sign}(v_j)\max(|v_j| - \theta, 0)` with the threshold
+  :math:`\theta` found from the sorted magnitudes.
+* :func:`project_ball_box` -- Euclidean projection onto the intersection of a ball and a
+  box (exact, not clip-after-project).  For l2 the KKT conditions of
+  :math:`\min \|\delta - v\|^2` s.t. :math:`\|\delta\|_2 \le \epsilon`,
+  :math:`l \le \delta \le u` give :math:`\delta_j = \mathrm{clip}(t v_j, l_j, u_j)` with
+  :math:`t = 1/(1+\mu) \in (0, 1]`; :func:`clip_scale_l2` finds t exactly.
+* :func:`dual_maximizer` -- the exact maximiser of the linear function
+  :math:`\langle g, \delta\rangle` over the ball (optionally intersected with the box),
+  the steepest-ascent direction used by FGM/FGSM and by the exact attacks on linear
+  models.  Without a box, :math:`\max_{\|\delta\|_p \le \epsilon} \langle g, \delta\rangle
+  = \epsilon \|g\|_q` with q the dual exponent (l2 -> l2, linf -> l1, l1 -> linf).
+
+Random starts (:func:`random_in_ball`) are uniform in the ball: for l2 a Gaussian
+direction times radius :math:`\epsilon U^{1/D}`; for linf a uniform cube; for l1 the
+exponential-spacings construction (uniform on the simplex, random signs).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_array, check_norm
+
+__all__ = [
+    "norms", "dual_norm_name", "dual_norms", "project_ball", "project_l1_ball",
+    "clip_scale_l2", "project_ball_box", "dual_maximizer", "random_in_ball",
+    "validate_eps", "box_limits", "flatten",
+]
+
+_DUAL = {"l2": "l2", "linf": "l1", "l1": "linf"}
+
+
+def flatten(a: np.ndarray) -> np.ndarray:
+    """View (n, ...) as (n, D)."""
+    return a.reshape(a.shape[0], -1)
+
+
+def dual_norm_name(norm: str) -> str:
+    """Name of the dual norm: l2 -> l2, linf -> l1, l1 -> linf."""
+    return _DUAL[check_norm(norm)]
+
+
+def norms(delta, norm: str) -> np.ndarray:
+    """Per-sample norms ||delta_i||_p over all non-sample axes, shape (n,)."""
+    norm = check_norm(norm)
+    d = flatten(np.asarray(delta))
+    if d.shape[1] == 0:
+        return np.zeros(d.shape[0], dtype=d.dtype)
+    if norm == "l2":
+        return np.sqrt(np.einsum("ij,ij->i", d, d))
+    if norm == "linf":
+        return np.max(np.abs(d), axis=1)
+    return np.sum(np.abs(d), axis=1)
+
+
+def dual_norms(g, norm: str) -> np.ndarray:
+    """Per-sample dual norms ||g_i||_q of the threat model ``norm``."""
+    return norms(g, dual_norm_name(norm))
+
+
+def validate_eps(eps, n: int | None = None, name: str = "eps"):
+    """eps: a finite scalar >= 0, or (when ``n`` is given) an array of n such radii."""
+    if np.ndim(eps) == 0:
+        if isinstance(eps, bool) or not np.isreal(eps):
+            raise TypeError(f"{name} must be a real number, got {type(eps).__name__}")
+        try:
+            v = float(eps)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a real number, got {eps!r}") from None
+        if not np.isfinite(v):
+            raise ValueError(f"{name} must be finite, got {eps}")
+        if v < 0:
+            raise ValueError(f"{name} must be >= 0, got {eps}")
+        return v
+    arr = check_array(eps, name, ndim=1, dtype=np.float64)
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"{name} has {arr.shape[0]} radii but X has {n} rows")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0, got minimum {arr.min()}")
+    return arr
+
+
+def _col(eps, n: int, dtype) -> np.ndarray:
+    """eps as a column (n, 1)."""
+    return np.broadcast_to(np.asarray(eps, dtype=dtype), (n,)).reshape(n, 1)
+
+
+def box_limits(X: np.ndarray, bounds, name: str = "X"):
+    """Per-coordinate limits (lo - x, hi - x) on delta, flattened to (n, D).
+
+    ``bounds`` is None or a pair (lo, hi) of scalars or arrays broadcastable to the
+    input shape.  Raises if x lies outside the box.
+    """
+    if bounds is None:
+        return None
+    lo, hi = bounds
+    try:
+        lo_b = np.broadcast_to(lo, X.shape)
+        hi_b = np.broadcast_to(hi, X.shape)
+    except ValueError:
+        raise ValueError(f"bounds of shapes {np.shape(lo)}, {np.shape(hi)} do not broadcast to "
+                         f"{name}.shape {X.shape}") from None
+    if np.any(X < lo_b) or np.any(X > hi_b):
+        worst = max(float(np.max(lo_b - X)), float(np.max(X - hi_b)))
+        raise ValueError(f"{name} lies outside bounds (by up to {worst:.3g}); every input must "
+                         f"satisfy lo <= x <= hi before it is attacked")
+    return flatten(lo_b - X).astype(X.dtype), flatten(hi_b - X).astype(X.dtype)
+
+
+# ----------------------------------------------------------------------------------
+# projections onto balls
+def project_l1_ball(v: np.ndarray, eps) -> np.ndarray:
+    r"""Euclidean projection of each row of v onto {||delta||_1 <= eps} (Duchi et al. 2008).
+
+    Sort the magnitudes :math:`u_{(1)} \ge u_{(2)} \ge \dots`, let
+    :math:`\rho = \max\{k : u_{(k)} - (\sum_{i\le k} u_{(i)} - \epsilon)/k > 0\}` and
+    :math:`\theta = (\sum_{i \le \rho} u_{(i)} - \epsilon)/\rho`; then
+    :math:`\Pi(v)_j = \mathrm{sign}(v_j)\max(|v_j| - \theta, 0)`.  Rows already inside
+    the ball are returned unchanged.
+    """
+    n, D = v.shape
+    e = _col(eps, n, v.dtype)
+    a = np.abs(v)
+    inside = a.sum(axis=1, keepdims=True) <= e
+    u = -np.sort(-a, axis=1)
+    css = np.cumsum(u, axis=1) - e
+    k = np.arange(1, D + 1, dtype=v.dtype)
+    cond = u - css / k > 0
+    # rho = last index where cond holds (cond is true for a prefix)
+    rho = D - 1 - np.argmax(cond[:, ::-1], axis=1)
+    theta = css[np.arange(n), rho] / (rho + 1)
+    theta = np.maximum(theta, 0.0)[:, None]
+    out = np.sign(v) * np.maximum(a - theta, 0.0)
+    return np.where(inside, v, out)
+
+
+def project_ball(v: np.ndarray, eps, norm: str) -> np.ndarray:
+    """Euclidean projection of each row of v (n, D) onto the eps-ball of ``norm``.
+
+    l2: v * min(1, eps/||v||_2) (safe when v = 0); linf: clip to [-eps, eps];
+    l1: :func:`project_l1_ball`.
+    """
+    n = v.shape[0]
+    e = _col(eps, n, v.dtype)
+    if norm == "linf":
+        return np.clip(v, -e, e)
+    if norm == "l2":
+        nv = norms(v, "l2")[:, None]
+        scale = np.where(nv > e, e / np.where(nv > 0, nv, 1.0), 1.0)
+        return v * scale
+    return project_l1_ball(v, eps)
+
+
+# ----------------------------------------------------------------------------------
+# l2 ball  intersected with a box: delta = clip(t v, lo, hi), exact t by sorting
+def clip_scale_l2(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps, t_max=np.inf) -> np.ndarray:
+    r"""Largest t in [0, t_max] with :math:`\|\mathrm{clip}(t v, lo, hi)\|_2 \le \epsilon`, per row.
+
+    Requires lo <= 0 <= hi.  The function :math:`\phi(t) = \|\mathrm{clip}(t v, lo,
+    hi)\|_2^2` is continuous, non-decreasing and piecewise quadratic: coordinate j
+    saturates at its bound :math:`c_j` (hi_j if v_j > 0, lo_j if v_j < 0) at the
+    breakpoint :math:`\tau_j = c_j / v_j`.  Sorting the breakpoints, on the k-th piece
+    :math:`\phi(t) = C_k + t^2 V_k` with :math:`C_k` the sum of :math:`c_j^2` over the
+    saturated coordinates and :math:`V_k` the sum of :math:`v_j^2` over the others, so
+    :math:`\phi(t) = \epsilon^2` is solved in closed form on the first piece whose
+    right end reaches :math:`\epsilon^2`.  Returns ``inf`` (capped at t_max) for rows
+    whose fully saturated corner lies inside the ball.  Exact up to rounding; fully
+    vectorised (one sort per row).
+    """
+    n, D = v.shape
+    e2 = _col(eps, n, v.dtype)[:, 0] ** 2
+    c = np.where(v > 0, hi, np.where(v < 0, lo, 0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tau = np.where(v != 0, c / np.where(v != 0, v, 1.0), np.inf)
+    order = np.argsort(tau, axis=1)
+    tau_s = np.take_along_axis(tau, order, axis=1)
+    v2_s = np.take_along_axis(v * v, order, axis=1)
+    c2_s = np.take_along_axis(c * c, order, axis=1)
+    # piece k (k = 0..D-1) ends at tau_s[:, k]; coordinates 0..k-1 are saturated on it
+    C = np.concatenate([np.zeros((n, 1), v.dtype), np.cumsum(c2_s, axis=1)[:, :-1]], axis=1)
+    V = np.sum(v2_s, axis=1, keepdims=True) - np.concatenate(
+        [np.zeros((n, 1), v.dtype), np.cumsum(v2_s, axis=1)[:, :-1]], axis=1)
+    V = np.maximum(V, 0.0)
+    finite = np.isfinite(tau_s)
+    with np.errstate(invalid="ignore", over="ignore"):
+        phi_end = np.where(finite, C + np.where(finite, tau_s, 0.0) ** 2 * V, C)
+    reach = phi_end >= e2[:, None]
+    any_reach = reach.any(axis=1)
+    k = np.argmax(reach, axis=1)
+    rows = np.arange(n)
+    Ck, Vk = C[rows, k], V[rows, k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.sqrt(np.maximum(e2 - Ck, 0.0) / np.where(Vk > 0, Vk, 1.0))
+    t = np.where(Vk > 0, t, 0.0)
+    # stay inside the piece (guards against rounding)
+    left = np.where(k > 0, tau_s[rows, np.maximum(k - 1, 0)], 0.0)
+    t = np.clip(t, left, np.where(finite[rows, k], tau_s[rows, k], np.inf))
+    t = np.where(any_reach, t, np.inf)
+    t = np.where(e2 == 0, 0.0, t)
+    return np.minimum(t, t_max)
+
+
+def _shrink_into_ball(delta: np.ndarray, eps, norm: str) -> np.ndarray:
+    """Rescale rows whose norm exceeds eps by rounding (keeps box feasibility since 0 is in the box)."""
+    nv = norms(delta, norm)[:, None]
+    e = _col(eps, delta.shape[0], delta.dtype)
+    scale = np.where(nv > e, e / np.where(nv > 0, nv, 1.0), 1.0)
+    return delta * scale
+
+
+def _project_l1_box(v, lo, hi, eps, iters: int = 100):
+    r"""Projection onto {||delta||_1 <= eps} intersected with [lo, hi] (lo <= 0 <= hi).
+
+    KKT: :math:`\delta_j = \mathrm{clip}(\mathrm{sign}(v_j)\max(|v_j| - \mu, 0), lo_j, hi_j)`
+    with :math:`\mu \ge 0` the smallest value making the l1 norm <= eps; the norm is
+    non-increasing in :math:`\mu`, so :math:`\mu` is found by bisection.
+    """
+    n = v.shape[0]
+    e = _col(eps, n, v.dtype)
+
+    def delta_of(mu):
+        return np.clip(np.sign(v) * np.maximum(np.abs(v) - mu, 0.0), lo, hi)
+
+    d0 = delta_of(0.0)
+    inside = np.abs(d0).sum(axis=1, keepdims=True) <= e
+    a, b = np.zeros((n, 1), v.dtype), np.max(np.abs(v), axis=1, keepdims=True)
+    for _ in range(iters):
+        mid = 0.5 * (a + b)
+        too_big = np.abs(delta_of(mid)).sum(axis=1, keepdims=True) > e
+        a = np.where(too_big, mid, a)
+        b = np.where(too_big, b, mid)
+    out = np.where(inside, d0, delta_of(b))
+    return _shrink_into_ball(out, eps, "l1")
+
+
+def project_ball_box(v: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
+    """Exact Euclidean projection of v (n, D) onto ball(eps, norm) intersected with the box.
+
+    ``limits = (lo_d, hi_d)`` are the limits on delta from :func:`box_limits` (or None).
+    linf: coordinate-wise clip to [max(-eps, lo_d), min(eps, hi_d)] (exact, the set is a
+    box).  l2: clip(t v, lo_d, hi_d) with t from :func:`clip_scale_l2` (t_max = 1).
+    l1: soft-threshold-and-clip with the threshold found by bisection.
+    """
+    if limits is None:
+        return project_ball(v, eps, norm)
+    lo, hi = limits
+    n = v.shape[0]
+    if norm == "linf":
+        e = _col(eps, n, v.dtype)
+        return np.clip(v, np.maximum(-e, lo), np.minimum(e, hi))
+    if norm == "l2":
+        t = clip_scale_l2(v, lo, hi, eps, t_max=1.0)
+        return _shrink_into_ball(np.clip(t[:, None] * v, lo, hi), eps, "l2")
+    return _project_l1_box(v, lo, hi, eps)
+
+
+# ----------------------------------------------------------------------------------
+def dual_maximizer(g: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
+    r"""The exact maximiser of :math:`\langle g_i, \delta_i\rangle` over the feasible set, per row.
+
+    Without a box (Goodfellow et al. 2015 for linf; l2 "fast gradient method"):
+
+    * l2:   :math:`\delta = \epsilon\, g / \|g\|_2`
+    * linf: :math:`\delta = \epsilon\, \mathrm{sign}(g)`
+    * l1:   :math:`\delta = \epsilon\, \mathrm{sign}(g_{j^*}) e_{j^*}`,
+      :math:`j^* = \arg\max_j |g_j|`
+
+    attaining :math:`\epsilon \|g\|_q` (q dual to p).  With box limits lo <= delta <= hi:
+
+    * linf: :math:`\delta_j = \mathrm{clip}(\epsilon\,\mathrm{sign}(g_j), lo_j, hi_j)`
+      (separable, exact);
+    * l2: KKT of :math:`\max \langle g, \delta\rangle` s.t. :math:`\|\delta\|_2 \le
+      \epsilon`, box, gives :math:`\delta_j = \mathrm{clip}(g_j / (2\lambda), lo_j, hi_j)`;
+      the multiplier is found exactly with :func:`clip_scale_l2` so the norm equals eps
+      (or every coordinate sits at its bound if the box corner is inside the ball);
+    * l1: a fractional knapsack -- spend the budget eps on coordinates in decreasing
+      order of :math:`|g_j|`, each up to its bound in the direction sign(g_j).
+
+    Rows with g = 0 get delta = 0 (no NaN).
+    """
+    n, D = g.shape
+    e = _col(eps, n, g.dtype)
+    if limits is None:
+        if norm == "linf":
+            return e * np.sign(g)
+        if norm == "l2":
+            ng = norms(g, "l2")[:, None]
+            return e * g / np.where(ng > 0, ng, 1.0)
+        j = np.argmax(np.abs(g), axis=1)
+        out = np.zeros_like(g)
+        out[np.arange(n), j] = np.sign(g[np.arange(n), j])
+        return e * out
+    lo, hi = limits
+    if norm == "linf":
+        return np.clip(e * np.sign(g), lo, hi)
+    if norm == "l2":
+        t = clip_scale_l2(g, lo, hi, eps)
+        finite = np.isfinite(t)[:, None]
+        sat = np.where(g > 0, hi, np.where(g < 0, lo, 0.0))    # t = inf: the box corner
+        out = np.where(finite, np.clip(np.where(finite, t[:, None], 0.0) * g, lo, hi), sat)
+        return _shrink_into_ball(out, eps, "l2")
+    # l1 knapsack
+    cap = np.where(g > 0, hi, np.where(g < 0, -lo, 0.0))     # room in the ascent direction
+    order = np.argsort(-np.abs(g), axis=1)
+    cap_s = np.take_along_axis(cap, order, axis=1)
+    before = np.cumsum(cap_s, axis=1) - cap_s
+    take_s = np.clip(e - before, 0.0, cap_s)
+    take = np.empty_like(take_s)
+    np.put_along_axis(take, order, take_s, axis=1)
+    return _shrink_into_ball(np.sign(g) * take, eps, "l1")
+
+
+# ----------------------------------------------------------------------------------
+def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.float64) -> np.ndarray:
+    r"""Points uniform in the eps-ball, flattened shape (n, D).
+
+    * l2: :math:`\epsilon\, U^{1/D}\, z/\|z\|_2` with z ~ N(0, I_D), U ~ Unif(0, 1) -- the
+      radius of a uniform point in a D-ball has CDF :math:`(r/\epsilon)^D`.
+    * linf: Unif([-eps, eps]^D).
+    * l1: :math:`\epsilon\, s \odot (E_1, \dots, E_D)/\sum_{i=1}^{D+1} E_i` with E_i ~ Exp(1)
+      i.i.d. and random signs s (uniform on the simplex, reflected into every orthant).
+    """
+    n, D = shape
+    e = _col(eps, n, dtype)
+    if norm == "linf":
+        return (rng.uniform(-1.0, 1.0, size=(n, D)) * e).astype(dtype, copy=False)
+    if norm == "l2":
+        z = rng.standard_normal((n, D))
+        nz = np.linalg.norm(z, axis=1, keepdims=True)
+        z = z / np.where(nz > 0, nz, 1.0)
+        r = rng.uniform(size=(n, 1)) ** (1.0 / D)
+        return (z * r * e).astype(dtype, copy=False)
+    E = rng.exponential(size=(n, D + 1))
+    pts = E[:, :D] / E.sum(axis=1, keepdims=True)
+    s = rng.choice(np.array([-1.0, 1.0]), size=(n, D))
+    return (s * pts * e).astype(dtype, copy=False)
