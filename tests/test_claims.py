@@ -1,0 +1,82 @@
+"""The executable-claims registry and the `npfp claims` table."""
+import io
+
+import pytest
+
+from npfp import claims as C
+from npfp.cli import main
+
+
+def test_engine_claims_pass_in_quick_mode():
+    results = C.run_claims(["engine"], quick=True)
+    assert len(results) >= 5
+    for c, r in results:
+        assert r.status == "pass", (c.id, r)
+        assert r.measured is not None and r.threshold is not None
+
+
+def test_result_helpers_compare_honestly():
+    assert C.at_most(0.1, 0.2).passed and not C.at_most(0.3, 0.2).passed
+    assert C.at_least(0.99, 0.99).passed and not C.at_least(0.5, 0.99).passed
+    assert not C.at_most(float("nan"), 1.0).passed
+    with pytest.raises(ValueError):
+        C.ClaimResult("maybe")
+
+
+def test_registry_reports_unavailable_and_error_instead_of_crashing():
+    @C.claim("test.missing-package", "nobody", "a package that does not exist")
+    def _missing(ctx):
+        import npfp.no_such_package  # noqa: F401
+
+    @C.claim("test.broken", "nobody", "a claim that raises")
+    def _broken(ctx):
+        raise RuntimeError("boom")
+
+    @C.claim("test.ok", "nobody", "a claim that passes")
+    def _ok(ctx):
+        return C.at_least(ctx.quick, 1)
+
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            C.claim("test.ok", "x", "y")(lambda ctx: None)
+        res = dict((c.id, r) for c, r in C.run_claims(["test"]))
+        assert res["test.missing-package"].status == "unavailable"
+        assert res["test.broken"].status == "error" and "boom" in res["test.broken"].detail
+        assert res["test.ok"].status == "pass"
+        table = C.claims_table(C.run_claims(["test.ok"]))
+        assert "test.ok" in table and "PASS" in table
+    finally:
+        for key in ("test.missing-package", "test.broken", "test.ok"):
+            C.REGISTRY.pop(key, None)
+
+
+def test_unknown_ids_are_rejected():
+    with pytest.raises(ValueError, match="unknown claim ids"):
+        C.run_claims(["no-such-claim"])
+
+
+def test_every_claim_has_a_paper_and_statement():
+    for c in C.REGISTRY.values():
+        assert c.paper and c.statement and c.id.count(".") >= 1
+
+
+def test_cli_lists_and_runs(capsys):
+    assert main(["claims", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "engine.fgm-linear-exact" in out
+    assert main(["claims", "engine.fgm-linear-exact", "engine.eps-zero-noop"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "measured" in out and "paper" in out
+
+
+def test_main_returns_nonzero_on_failure():
+    @C.claim("test.fails", "nobody", "a claim that fails")
+    def _fails(ctx):
+        return C.at_most(1.0, 0.0)
+
+    try:
+        buf = io.StringIO()
+        assert C.main(["test.fails"], out=buf) == 1
+        assert "FAIL" in buf.getvalue()
+    finally:
+        C.REGISTRY.pop("test.fails", None)
