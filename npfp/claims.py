@@ -249,10 +249,11 @@ def claims_table(results, detail: bool = False) -> str:
     return format_table(rows, headers)
 
 
-def main(args=None, out=sys.stdout) -> int:
+def main(args=None, out=None) -> int:
     """Entry point of ``npfp claims``; returns 1 if a claim failed or errored, else 0."""
     import argparse
 
+    out = sys.stdout if out is None else out
     if args is None or isinstance(args, (list, tuple)):
         p = argparse.ArgumentParser(prog="npfp claims")
         p.add_argument("ids", nargs="*")
