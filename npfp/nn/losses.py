@@ -4,7 +4,10 @@
   ``ell(y f(x)) = log(1 + exp(-y f(x)))``, computed as ``logaddexp(0, -margin)`` so
   that it is finite for any margin, with derivative ``-y * sigmoid(-y f(x))``.
 * Softmax cross-entropy on logits (K classes, integer labels):
-  ``-log softmax(z)_y = logsumexp(z) - z_y``, computed after subtracting the row max.
+  ``-log softmax(z)_y = logsumexp(z) - z_y``, computed after subtracting the row max
+  ``z* = max_j z_j``: ``logsumexp(z) - z* = log1p(sum_{j != argmax} exp(z_j - z*))``, so a
+  confidently correct sample's small loss keeps its full relative precision (a plain
+  ``log(1 + tiny)`` would round it to a multiple of 1e-16).
 
 Both are means over the batch; the returned gradient is the gradient of that mean.
 """
@@ -64,6 +67,29 @@ def softmax(logits):
     return e / np.sum(e, axis=1, keepdims=True)
 
 
+def _cross_entropy_parts(logits, y):
+    """Per-sample CE losses and their gradients softmax(z_i) - onehot(y_i) (not divided by n).
+
+    With s_i = sum_{j != argmax} exp(z_ij - z_i*), the loss is log1p(s_i) - (z_{i,y_i} - z_i*).
+    When y_i is the argmax, its gradient entry p_y - 1 = -s_i / (1 + s_i) is computed in
+    that form: subtracting 1 from p_y ~ 1 would cancel every significant digit.
+    """
+    n = logits.shape[0]
+    rows = np.arange(n)
+    top = np.argmax(logits, axis=1)
+    z = logits - logits[rows, top][:, None]              # every z <= 0, row max exactly 0
+    e = np.exp(z)
+    e[rows, top] = 0.0
+    s = e.sum(axis=1)                                    # sum_{j != argmax} exp(z_j - z*)
+    losses = np.log1p(s) - z[rows, y]
+    e[rows, top] = 1.0
+    grad = e / (1.0 + s)[:, None]                        # softmax(z)
+    grad[rows, y] -= 1.0
+    hit = top == y
+    grad[rows[hit], y[hit]] = -s[hit] / (1.0 + s[hit])
+    return losses, grad
+
+
 def softmax_cross_entropy(logits, y):
     """Mean softmax cross-entropy and its gradient.
 
@@ -85,14 +111,9 @@ def softmax_cross_entropy(logits, y):
     y = check_class_labels(y, K, "y", n=n, against="logits")
     if n == 0:
         return 0.0, np.zeros_like(logits)
-    z = logits - np.max(logits, axis=1, keepdims=True)
-    lse = np.log(np.sum(np.exp(z), axis=1))
-    rows = np.arange(n)
-    loss = float(np.mean(lse - z[rows, y])) if n else 0.0
-    dlogits = np.exp(z - lse[:, None])
-    dlogits[rows, y] -= 1.0
-    dlogits /= max(n, 1)
-    return loss, dlogits
+    losses, dlogits = _cross_entropy_parts(logits, y)
+    dlogits /= n
+    return float(np.mean(losses)), dlogits
 
 
 def per_sample_loss(out, y):
@@ -104,6 +125,4 @@ def per_sample_loss(out, y):
     y = check_class_labels(y, out.shape[1], "y", n=out.shape[0], against="out")
     if out.shape[0] == 0:
         return np.zeros(0, dtype=out.dtype)
-    z = out - np.max(out, axis=1, keepdims=True)
-    lse = np.log(np.sum(np.exp(z), axis=1))
-    return lse - z[np.arange(out.shape[0]), y]
+    return _cross_entropy_parts(out, y)[0]

@@ -25,7 +25,7 @@ import numpy as np
 from .._validation import (check_array, check_binary_labels, check_class_labels, check_int,
                            check_nonnegative, check_positive, check_rng, float_dtype)
 from .activations import Activation, get_activation
-from .losses import logistic_loss, per_sample_loss, sigmoid, softmax, softmax_cross_entropy
+from .losses import _cross_entropy_parts, logistic_loss, sigmoid, softmax_cross_entropy
 
 __all__ = ["Model", "LinearModel", "SymmetricReLUNet", "TwoLayerNet", "PatchCNN",
            "loss_and_grads", "input_gradient"]
@@ -147,9 +147,7 @@ def input_gradient(model: Model, X, y):
         losses = np.logaddexp(0.0, -margins)
         dout = (-y * sigmoid(-margins)).astype(out.dtype, copy=False)
     else:
-        losses = per_sample_loss(out, y)
-        dout = softmax(out)
-        dout[np.arange(out.shape[0]), y] -= 1.0
+        losses, dout = _cross_entropy_parts(out, y)
     _, dX = model.backward(dout, cache, param_grads=False)
     return losses, dX
 
