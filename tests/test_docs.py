@@ -1,0 +1,180 @@
+"""The documentation: every name it cites exists, its commands and code run, the site builds.
+
+Generic over ``docs/**/*.md``, so pages added later (one per paper) are covered too.
+"""
+import dataclasses
+import glob
+import importlib
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(ROOT, "docs")
+PAGES = sorted(glob.glob(os.path.join(DOCS, "**", "*.md"), recursive=True))
+ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MPLBACKEND="Agg")
+
+# a backticked fully qualified name, optionally called: `npfp.nn.LinearModel` or `npfp.fit(...)`
+NAME = re.compile(r"`(npfp(?:\.[A-Za-z_]\w*)+)(?:\([^`]*\))?`")
+LINK = re.compile(r"(?<!!)\[[^\]]+\]\(([^)\s]+)\)")
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+
+
+def read(path):
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def rel(path):
+    return os.path.relpath(path, ROOT)
+
+
+def resolve(name: str):
+    """Import the longest importable module prefix of ``name`` and get the rest as attributes."""
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError as exc:
+            if exc.name and ".".join(parts[:cut]).startswith(exc.name):
+                continue
+            raise
+        for attr in parts[cut:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(name)
+
+
+def cited_names():
+    found = {}
+    for page in PAGES:
+        for lineno, line in enumerate(read(page).splitlines(), 1):
+            for m in NAME.finditer(line):
+                found.setdefault(m.group(1), []).append(f"{rel(page)}:{lineno}")
+    return found
+
+
+def test_docs_pages_exist():
+    for name in ("index.md", "notation.md", "assignments.md", "architecture.md"):
+        assert os.path.isfile(os.path.join(DOCS, name)), name
+
+
+def test_every_cited_name_is_importable():
+    names = cited_names()
+    assert len(names) > 20  # the tables do cite the code
+    missing = []
+    for name, where in sorted(names.items()):
+        try:
+            resolve(name)
+        except (ImportError, AttributeError) as exc:
+            missing.append(f"{name} ({where[0]}): {type(exc).__name__}: {exc}")
+    assert not missing, "names cited in docs/ that do not exist:\n" + "\n".join(missing)
+
+
+def test_relative_links_and_tutorial_paths_exist():
+    broken = []
+    for page in PAGES:
+        text = read(page)
+        for target in LINK.findall(text):
+            if re.match(r"^[a-z]+:", target) or target.startswith("#"):
+                continue
+            path = os.path.normpath(os.path.join(os.path.dirname(page), target.split("#")[0]))
+            if not os.path.exists(path):
+                broken.append(f"{rel(page)}: link {target}")
+        for tut in set(re.findall(r"tutorials/\d\d_\w+\.py", text)):
+            if not os.path.isfile(os.path.join(ROOT, tut)):
+                broken.append(f"{rel(page)}: {tut}")
+    assert not broken, "\n".join(broken)
+
+
+def test_index_quotes_the_readme_commands_verbatim():
+    readme = read(os.path.join(ROOT, "README.md"))
+    index = read(os.path.join(DOCS, "index.md"))
+    commands = [body.strip() for lang, body in FENCE.findall(readme) if lang == "bash"]
+    assert len(commands) >= 2
+    for cmd in commands[:2]:
+        assert cmd in index, f"docs/index.md must quote the README command: {cmd}"
+
+
+def _npfp_commands(page):
+    """Every `npfp ...` command line in the bash blocks of a page, as argv lists."""
+    cmds = []
+    for lang, body in FENCE.findall(read(page)):
+        if lang != "bash":
+            continue
+        for line in body.splitlines():
+            line = line.split("#")[0]
+            for part in re.split(r"&&|;", line):
+                words = shlex.split(part)
+                if words and os.path.basename(words[0]) == "npfp":
+                    cmds.append(words[1:])
+    return cmds
+
+
+def test_commands_in_the_docs_exist():
+    """Each `npfp CMD ...` shown in the docs parses, and its reproductions/claims exist."""
+    from npfp.claims import REGISTRY
+    from npfp.cli import main
+    from npfp.experiments import EXPERIMENTS, load_experiment
+
+    seen = 0
+    for page in PAGES:
+        for argv in _npfp_commands(page):
+            seen += 1
+            assert argv and argv[0] in ("demo", "reproduce", "list", "claims", "assignments"), \
+                f"{rel(page)}: unknown command npfp {' '.join(argv)}"
+            if argv[0] == "reproduce":
+                name = argv[1]
+                assert name in EXPERIMENTS, f"{rel(page)}: unknown reproduction {name}"
+                mod = load_experiment(name)
+                fields = {f.name for f in dataclasses.fields(mod.Config)}
+                if "--set" in argv:
+                    for kv in argv[argv.index("--set") + 1:]:
+                        if kv.startswith("-"):
+                            break
+                        assert kv.split("=")[0] in fields, f"{rel(page)}: {name} has no {kv}"
+            if argv[0] == "claims":
+                for cid in [a for a in argv[1:] if not a.startswith("-")]:
+                    assert any(c == cid or c.startswith(cid + ".") for c in REGISTRY), cid
+            if argv[0] == "list" or argv[:2] == ["assignments", "list"]:
+                assert main(argv) == 0
+    assert seen >= 5
+
+
+@pytest.mark.parametrize("page", ["index.md", "assignments.md", "notation.md"])
+def test_python_blocks_run(tmp_path, page):
+    path = os.path.join(DOCS, page)
+    if not os.path.isfile(path):
+        pytest.skip(f"{page} not written")
+    blocks = [body for lang, body in FENCE.findall(read(path)) if lang == "python"]
+    if not blocks:
+        pytest.skip(f"{page} has no python blocks")
+    script = tmp_path / "blocks.py"
+    script.write_text("\n\n".join(blocks))
+    res = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=ENV,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+
+
+def test_site_builds_without_warnings(tmp_path):
+    pytest.importorskip("pdoc")
+    out = tmp_path / "site"
+    res = subprocess.run([sys.executable, os.path.join(DOCS, "build.py"), "--out", str(out)],
+                         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-5000:]
+    assert "with 0 warnings" in res.stdout
+    for page in ("index.html", "guide.html", "guide/notation.html", "npfp.html",
+                 "npfp/claims.html", "npfp/strategies.html"):
+        assert (out / page).is_file(), page
+    # every guide page is in the site, and its backticked names link to the API reference
+    for page in PAGES:
+        stem = os.path.relpath(page, DOCS)[:-3]
+        if stem == "index":
+            continue
+        html = out / "guide" / (re.sub(r"[^\w/]", "_", stem) + ".html")
+        assert html.is_file(), html
+    assert 'href="npfp/' in (out / "guide.html").read_text(encoding="utf-8")
