@@ -16,6 +16,7 @@ Hooks:
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -91,6 +92,15 @@ class Progress:
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def _skips_input_grad(model) -> bool:
+    """Whether ``model.backward`` takes ``input_grad`` (the engine's networks do): a
+    training step then skips the input gradient, one of its three matrix products."""
+    try:
+        return "input_grad" in inspect.signature(model.backward).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
 
 
 def _adversarial_batch(attack, model, Xb, yb, rng):
@@ -176,6 +186,7 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
     for name, fn in metrics.items():
         _check_callable(fn, f"metrics[{name!r}]", "fn(model) -> float")
 
+    skip_dX = _skips_input_grad(model)
     hist = History(metrics={k: [] for k in metrics})
     if 0 in snapshot_steps:
         hist.snapshots[0] = {k: v.copy() for k, v in model.params.items()}
@@ -197,7 +208,8 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
                     Xb = np.concatenate([Xb[:n_clean], Xadv]) if n_clean else Xadv
             out, cache = model.forward(Xb)
             loss, dout = _loss(model, out, yb)
-            grads, _ = model.backward(dout, cache)
+            grads, _ = (model.backward(dout, cache, input_grad=False) if skip_dX
+                        else model.backward(dout, cache))
             optimizer.step(model.params, grads, epoch)
             step += 1
             tot_loss += loss * len(idx)

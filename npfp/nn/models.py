@@ -5,10 +5,11 @@ Every model follows one small protocol (CS231n style):
 ``forward(X) -> (out, cache)``
     ``out`` is a score of shape (n,) for a binary model (labels in {-1, +1}, predict
     sign(out)) or logits of shape (n, K) for a K-class model.
-``backward(dout, cache, param_grads=True) -> (grads, dX)``
+``backward(dout, cache, param_grads=True, input_grad=True) -> (grads, dX)``
     ``dout`` is d(loss)/d(out); returns a dict of parameter gradients (only the
     *trainable* ones; empty when ``param_grads=False``, which attacks use) and the
-    input gradient d(loss)/dX with the shape of X.
+    input gradient d(loss)/dX with the shape of X (None when ``input_grad=False``,
+    which training uses: it saves one of the three matrix products of a step).
 
 plus ``params`` (a dict of arrays), ``trainable`` (the names an optimiser updates),
 ``copy()``, ``predict(X)`` and ``decision_function(X)``.
@@ -47,7 +48,8 @@ class Model:
     def forward(self, X):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, dout, cache, param_grads: bool = True):  # pragma: no cover
+    def backward(self, dout, cache, param_grads: bool = True,
+                 input_grad: bool = True):  # pragma: no cover
         raise NotImplementedError
 
     # -- shared helpers ---------------------------------------------------------
@@ -206,11 +208,13 @@ class LinearModel(Model):
         out = X @ w.T + b
         return out, X
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
         X = cache
         dout = self._check_dout(dout, X.shape[0])
         w = self.params["w"]
-        if self.task == "binary":
+        if not input_grad:
+            dX = None
+        elif self.task == "binary":
             dX = np.outer(dout, w)
         else:
             dX = dout @ w
@@ -291,7 +295,7 @@ class SymmetricReLUNet(Model):
         return out, (X, zp, zm)
         # END SOLUTION
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
         X, zp, zm = cache
         dout = self._check_dout(dout, X.shape[0])
         # BEGIN SOLUTION
@@ -299,7 +303,7 @@ class SymmetricReLUNet(Model):
         s = self.output_scale * dout[:, None]
         gp, gm = self.act.grad(zp), self.act.grad(zm)
         G = s * (gp + gm)                  # d loss / d u, shape (n, m)
-        dX = G @ W
+        dX = G @ W if input_grad else None
         grads = {}
         if param_grads:
             grads["W"] = G.T @ X
@@ -386,7 +390,7 @@ class TwoLayerNet(Model):
         h = self.act(z)
         return h @ a, (X, z, h)
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
         X, z, h = cache
         dout = self._check_dout(dout, X.shape[0])
         W, a = self.params["W"], self.params["a"]
@@ -395,7 +399,7 @@ class TwoLayerNet(Model):
         else:
             dh = dout @ a.T                # (n, m)
         G = dh * self.act.grad(z)
-        dX = G @ W
+        dX = G @ W if input_grad else None
         grads = {}
         if param_grads:
             grads["W"] = G.T @ X
@@ -469,7 +473,7 @@ class PatchCNN(Model):
         out = F[:, 1] - F[:, 0] if self.task == "binary" else F
         return out, (Xf, z, n)
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
         Xf, z, n = cache
         dout = self._check_dout(dout, n)
         W = self.params["W"]
@@ -479,9 +483,10 @@ class PatchCNN(Model):
         else:
             dF = dout
         # d loss / d z[(i,p), (j,r)] = dF[i, j] * act'(z)
-        G = self.act.grad(z).reshape(n, self.P, K, m) * dF[:, None, :, None]
-        G = G.reshape(n * self.P, K * m)
-        dX = (G @ W.reshape(K * m, d)).reshape(n, self.P, d)
+        G = self.act.grad(z)                                 # a fresh (nP, Km) array,
+        Gv = G.reshape(n, self.P, K, m)                      # scaled in place (a view)
+        Gv *= dF[:, None, :, None]
+        dX = (G @ W.reshape(K * m, d)).reshape(n, self.P, d) if input_grad else None
         grads = {}
         if param_grads:
             grads["W"] = (G.T @ Xf).reshape(K, m, d)
