@@ -28,8 +28,8 @@ backward pass (one forward + one input-only backward per step).
   .. math:: \delta_{t+1} = \Pi_{\mathcal{S}}\big(\delta_t + \alpha\, s(g_t)\big),
 
   with the steepest-ascent step :math:`s` of the norm (sign for linf, normalised
-  gradient for l2, a sparse sign step on the largest gradient coordinates for l1, as
-  in Tramer & Boneh 2019) and the exact projection :math:`\Pi_{\mathcal{S}}` onto ball
+  gradient for l2; for l1 the gradient scaled so its largest coordinate moves by
+  alpha, see :func:`_steepest_step`) and the exact projection :math:`\Pi_{\mathcal{S}}` onto ball
   intersected with box.  The default step size is
   :math:`\alpha = \epsilon \max(2.5/T, 0.1)`: Madry et al.'s 2.5 eps/T for short runs,
   but never below eps/10, because from a random start an l2 iterate turns towards the
@@ -200,18 +200,20 @@ class FGSM(FGM):
             raise ValueError(f"FGSM is the linf attack; got norm={self.norm!r} (use FGM for l2/l1)")
 
 
-def _steepest_step(g: np.ndarray, alpha, norm: str, l1_sparsity: float) -> np.ndarray:
-    """Steepest-ascent step of length alpha in ``norm`` (rows of g flattened)."""
+def _steepest_step(g: np.ndarray, alpha, norm: str) -> np.ndarray:
+    """Ascent step of size alpha for ``norm`` (rows of g flattened); zero rows stay zero.
+
+    l2: alpha g/||g||_2; linf: alpha sign(g); l1: alpha g/||g||_inf, a Euclidean
+    projected-gradient step whose largest coordinate moves by alpha.  (The l1 steepest
+    ascent direction, a single signed coordinate, or a sparse sign step are not used:
+    after projection their fixed points need not be maximisers, while a projected
+    *gradient* step is stationary exactly at the KKT points of the linearised problem.)
+    """
     if norm != "l1":
         return dual_maximizer(g, alpha, norm)
-    # l1: sign step on the coordinates with |g| at or above the l1_sparsity quantile,
-    # scaled to l1 length alpha (Tramer & Boneh 2019); zero rows stay zero
-    a = np.abs(g)
-    thr = np.quantile(a, l1_sparsity, axis=1, keepdims=True)
-    sel = (a >= thr) & (a > 0)
-    cnt = sel.sum(axis=1, keepdims=True)
+    gmax = np.max(np.abs(g), axis=1, keepdims=True)
     al = np.broadcast_to(np.asarray(alpha, dtype=g.dtype), (g.shape[0],)).reshape(-1, 1)
-    return np.sign(g) * sel * (al / np.maximum(cnt, 1))
+    return al * g / np.where(gmax > 0, gmax, 1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,8 +237,6 @@ class PGD(Attack):
         Independent runs; per point the best iterate is kept.
     bounds : (lo, hi) or None
     loss : {'ce', 'margin'}
-    l1_sparsity : float in [0, 1)
-        For norm='l1': the quantile of |g| above which coordinates take a sign step.
     rng : Generator, int or None
         Used when the call gives no ``rng``.
     """
@@ -245,7 +245,6 @@ class PGD(Attack):
     step_size: float | None = None
     random_start: bool = True
     restarts: int = 1
-    l1_sparsity: float = 0.9
     rng: object = None
 
     def __post_init__(self):
@@ -254,8 +253,6 @@ class PGD(Attack):
         check_int(self.restarts, "restarts", minimum=1)
         if self.step_size is not None:
             check_positive(self.step_size, "step_size")
-        if not (0.0 <= float(self.l1_sparsity) < 1.0):
-            raise ValueError(f"l1_sparsity must be in [0, 1), got {self.l1_sparsity}")
 
     def _alpha(self, eps):
         if self.step_size is not None:
@@ -307,6 +304,6 @@ class PGD(Attack):
                     # leaving them out keeps the (normalised / sparse) step useful
                     g = np.where(((g > 0) & (delta >= limits[1])) | ((g < 0) & (delta <= limits[0])),
                                  0.0, g)
-                step = _steepest_step(g, alpha, self.norm, self.l1_sparsity)
+                step = _steepest_step(g, alpha, self.norm)
                 delta = project_ball_box(delta + step, eps, self.norm, limits)
         return self._finish(X, best_delta, model, y, trace)

@@ -221,7 +221,7 @@ def _shrink_into_ball(delta: np.ndarray, eps, norm: str) -> np.ndarray:
     return delta * scale
 
 
-def _project_l1_box(v, lo, hi, eps, iters: int = 100):
+def _project_l1_box(v, lo, hi, eps, iters: int = 64):
     r"""Projection onto {||delta||_1 <= eps} intersected with [lo, hi] (lo <= 0 <= hi).
 
     KKT: :math:`\delta_j = \mathrm{clip}(\mathrm{sign}(v_j)\max(|v_j| - \mu, 0), lo_j, hi_j)`
