@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most", "at_least",
-           "unavailable", "run_claims", "claims_table", "main"]
+           "between", "unavailable", "run_claims", "claims_table", "main"]
 
 STATUSES = ("pass", "fail", "unavailable", "error")
 
@@ -51,7 +51,8 @@ class ClaimResult:
     threshold : float or None
         The bound the measured value is compared with.
     op : str
-        How ``measured`` is compared with ``threshold``: '<=' or '>='.
+        How ``measured`` is compared with ``threshold``: '<=', '>=' or 'in [lo, hi]'
+        (then ``threshold`` is lo).
     detail : str
         Extra context (configuration, why unavailable, the error message).
     seconds : float
@@ -86,6 +87,14 @@ def at_least(measured: float, threshold: float, detail: str = "") -> ClaimResult
     measured = float(measured)
     ok = math.isfinite(measured) and measured >= threshold
     return ClaimResult("pass" if ok else "fail", measured, float(threshold), ">=", detail)
+
+
+def between(measured: float, lo: float, hi: float, detail: str = "") -> ClaimResult:
+    """Pass when ``lo <= measured <= hi`` (a ratio that must sit near a predicted value)."""
+    measured = float(measured)
+    ok = math.isfinite(measured) and lo <= measured <= hi
+    return ClaimResult("pass" if ok else "fail", measured, float(lo), f"in [{lo:g}, {hi:g}]",
+                       detail)
 
 
 def unavailable(reason: str) -> ClaimResult:
@@ -237,7 +246,12 @@ def claims_table(results, detail: bool = False) -> str:
 
     rows = []
     for c, r in results:
-        target = f"{r.op} {_fmt_num(r.threshold)}" if r.threshold is not None else "-"
+        if r.threshold is None:
+            target = "-"
+        elif r.op.startswith("in"):
+            target = r.op
+        else:
+            target = f"{r.op} {_fmt_num(r.threshold)}"
         row = [c.id, c.statement, c.paper, r.status.upper(), _fmt_num(r.measured), target,
                f"{r.seconds:.1f}"]
         if detail:
@@ -437,3 +451,62 @@ def _claim_eps_zero(ctx):
 # =================================================================================
 # Paper claims (call the paper packages; 'unavailable' until they exist)
 # =================================================================================
+
+# -- Feature averaging (B. Li, Pan, Lyu, J. Li 2024) --------------------------------
+_FA = "Li, Pan, Lyu, Li 2024"
+
+
+def _averaging(ctx):
+    _, cfg, res = ctx.experiment("averaging")
+    return cfg, res, res.targets
+
+
+@claim("averaging.binary-averages-features", paper=_FA,
+       statement="GD on the binary net learns averaged features: cos(mu_j, w_r) ~ 1/sqrt(|J+|)")
+def _claim_fa_averages(ctx):
+    cfg, res, t = _averaging(ctx)
+    return at_most(t["binary_own_max_dev"], 0.1,
+                   f"max |cos - 1/sqrt({cfg.n_plus})| over same-class entries; opposite-class "
+                   f"max |cos| {t['binary_other_max_abs']:.3f}; d={cfg.d}, k={cfg.k}")
+
+
+@claim("averaging.multiclass-decouples", paper=_FA,
+       statement="the k-class net learns each feature separately (diagonal cosine ~ 1)")
+def _claim_fa_decouples(ctx):
+    cfg, res, t = _averaging(ctx)
+    return at_least(t["multi_diag_min"], 0.9, f"min diagonal cosine; d={cfg.d}, k={cfg.k}")
+
+
+@claim("averaging.attack-at-sqrt-d-over-k", paper=_FA,
+       statement="the averaged-feature attack breaks the binary net at ~sqrt(d/k)")
+def _claim_fa_attack(ctx):
+    cfg, res, t = _averaging(ctx)
+    return between(t["binary_avg_cross50_over_rk"], 0.8, 1.2,
+                   f"radius where accuracy under -eps y (S+ - S-)/||S+ - S-|| crosses 50%, in "
+                   f"units of sqrt(d/k) = {res.sqrt_d_over_k:.2f}")
+
+
+@claim("averaging.binary-non-robust", paper=_FA,
+       statement="the binary net has ~0 robust accuracy at 1.3 sqrt(d/k)")
+def _claim_fa_nonrobust(ctx):
+    cfg, res, t = _averaging(ctx)
+    return at_most(t["binary_worst_at_1.3rk"], 0.10,
+                   "robust accuracy, worst of PGD / averaged-feature / decoupled-feature attacks")
+
+
+@claim("averaging.derived-robust", paper=_FA,
+       statement="the k-class-derived binary classifier is robust up to ~0.8 sqrt(d/2)")
+def _claim_fa_derived(ctx):
+    cfg, res, t = _averaging(ctx)
+    return at_least(t["derived_worst_min_upto_0.8ro"], 0.90,
+                    "min robust accuracy (worst of 3 attacks) over radii <= 0.8 sqrt(d/2) = "
+                    f"{0.8 * res.sqrt_d_over_2:.1f}")
+
+
+@claim("averaging.derived-more-robust", paper=_FA,
+       statement="fine-grained supervision gives a larger robust radius than sqrt(d/k)")
+def _claim_fa_ratio(ctx):
+    cfg, res, t = _averaging(ctx)
+    ratio = t["derived_worst_cross50_over_ro"] * res.sqrt_d_over_2 / res.sqrt_d_over_k
+    return at_least(ratio, 1.2, "radius where the derived classifier's worst-case accuracy "
+                                "crosses 50%, in units of sqrt(d/k)")
