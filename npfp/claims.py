@@ -510,3 +510,46 @@ def _claim_fa_ratio(ctx):
     ratio = t["derived_worst_cross50_over_ro"] * res.sqrt_d_over_2 / res.sqrt_d_over_k
     return at_least(ratio, 1.2, "radius where the derived classifier's worst-case accuracy "
                                 "crosses 50%, in units of sqrt(d/k)")
+
+
+# -- Expressive power of robust generalization (Li, Jin, Zhong, Hopcroft, Wang 2022) ----
+_EXP = "Li, Jin, Zhong, Hopcroft, Wang 2022"
+
+
+def _f_star_case(ctx):
+    from .expressivity import DistanceRatioClassifier, HardInstance
+
+    rng = ctx.rng
+    inst = HardInstance.create(3, 0.1, rng=rng)
+    X, y = inst.support()
+    return DistanceRatioClassifier(X, y), X, y, rng
+
+
+@claim("expressivity.f-star-lipschitz", paper=_EXP,
+       statement="f*(x) = (d(x,B) - d(x,A))/(d(x,A) + d(x,B)) is 1/eps-Lipschitz")
+def _claim_fstar_lipschitz(ctx):
+    clf, X, y, rng = _f_star_case(ctx)
+    n = _n(ctx, 2000, 20000)
+    P = X[rng.integers(0, len(X), n)] + rng.normal(scale=0.2, size=(n, X.shape[1]))
+    Q = P + rng.normal(scale=0.02, size=P.shape)         # nearby pairs probe the gradient
+    ratio = np.abs(clf.decision_function(P) - clf.decision_function(Q)) / \
+        np.linalg.norm(P - Q, axis=1)
+    return at_most(float(np.max(ratio)) * clf.eps, 1.0,
+                   f"max |f*(x) - f*(x')| / ||x - x'|| times eps over {n} random pairs "
+                   f"(hard instance d=3, eps={clf.eps:.3g})")
+
+
+@claim("expressivity.f-star-robust", paper=_EXP,
+       statement="f* is robust at every radius below eps on 2 eps-separated data")
+def _claim_fstar_robust(ctx):
+    from .attacks import PGD
+
+    clf, X, y, rng = _f_star_case(ctx)
+    eps = 0.99 * clf.eps
+    res = PGD(eps, "l2", steps=_n(ctx, 20, 100), restarts=_n(ctx, 1, 5))(clf, X, y, rng=rng)
+    pgd_acc = float(np.mean(clf.predict(res.x_adv) == y))
+    cert = float(np.min(clf.certified_radius(X, y)) / clf.eps)
+    # the certified radius of a data point is exactly eps for the closest pair: allow rounding
+    return at_least(min(pgd_acc, cert), 1.0 - 1e-9,
+                    f"min(PGD robust accuracy at 0.99 eps = {pgd_acc:.3f}, min certified radius / "
+                    f"eps = {cert:.3f}) on the {len(X)} support points")
