@@ -1,5 +1,6 @@
 """The executable-claims registry and the `npfp claims` table."""
 import io
+import time
 
 import pytest
 
@@ -15,10 +16,27 @@ def test_engine_claims_pass_in_quick_mode():
         assert r.measured is not None and r.threshold is not None
 
 
+def test_expressivity_claims_pass_in_quick_mode():
+    for c, r in C.run_claims(["expressivity.f-star-lipschitz", "expressivity.f-star-robust"]):
+        assert r.status == "pass", (c.id, r)
+
+
+@pytest.mark.slow
+def test_quick_claims_table_runs_in_under_two_minutes():
+    """The whole quick table: no claim errors, and it fits the two-minute budget."""
+    t0 = time.perf_counter()
+    results = C.run_claims(quick=True)
+    elapsed = time.perf_counter() - t0
+    errors = [(c.id, r.detail) for c, r in results if r.status == "error"]
+    assert not errors, errors
+    assert elapsed < 120, f"quick claims table took {elapsed:.0f} s"
+
+
 def test_result_helpers_compare_honestly():
     assert C.at_most(0.1, 0.2).passed and not C.at_most(0.3, 0.2).passed
     assert C.at_least(0.99, 0.99).passed and not C.at_least(0.5, 0.99).passed
     assert not C.at_most(float("nan"), 1.0).passed
+    assert C.between(1.0, 0.8, 1.2).passed and not C.between(1.3, 0.8, 1.2).passed
     with pytest.raises(ValueError):
         C.ClaimResult("maybe")
 
