@@ -1,0 +1,163 @@
+"""The networks compute the formulas their docstrings state, follow the model protocol,
+and keep their hot paths free of Python loops over samples or neurons."""
+import ast
+import inspect
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import npfp.nn.activations as activations_module
+import npfp.nn.losses as losses_module
+import npfp.nn.models as models_module
+from npfp.nn import (Activation, LinearModel, PatchCNN, SymmetricReLUNet, TwoLayerNet,
+                     smoothed_relu)
+
+seeds = st.integers(0, 2**32 - 1)
+small = st.integers(1, 5)
+
+
+# ------------------------------------------------- forward = the stated formula
+@given(n=small, d=small, m=small, seed=seeds, act=st.sampled_from(["relu", "sigma"]))
+def test_symmetric_net_formula_and_oddness(n, d, m, seed, act):
+    """f(x) = out_scale * sum_i [act(<w_i,x> - b_i) - act(-<w_i,x> - b_i)], and f(-x) = -f(x)."""
+    rng = np.random.default_rng(seed)
+    net = SymmetricReLUNet(d, m, init_scale=1.0, activation=act, output_scale=0.7, rng=rng)
+    net.params["b"][:] = rng.uniform(0, 1, m)
+    X = rng.standard_normal((n, d))
+    f = Activation(act)
+    ref = np.array([0.7 * sum(f(X[i] @ net.params["W"][j] - net.params["b"][j])
+                              - f(-X[i] @ net.params["W"][j] - net.params["b"][j]) for j in range(m))
+                    for i in range(n)])
+    out = net.decision_function(X)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(net.decision_function(-X), -out, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(net.preactivations(X), X @ net.params["W"].T)
+
+
+@given(n=small, d=small, m=small, K=st.integers(2, 4), multiclass=st.booleans(), seed=seeds)
+def test_two_layer_net_formula(n, d, m, K, multiclass, seed):
+    """f(x) = sum_r a_r sigma(<w_r, x> + b_r) (a_r scalar or a K-vector)."""
+    rng = np.random.default_rng(seed)
+    net = TwoLayerNet(d, m, n_classes=K if multiclass else None, init_scale=1.0,
+                      activation="sigma", rho=0.5, q=3, rng=rng)
+    X = rng.standard_normal((n, d))
+    W, a, b = net.params["W"], net.params["a"], net.params["b"]
+    ref = np.array([sum(a[r] * smoothed_relu(X[i] @ W[r] + b[r], 0.5, 3) for r in range(m))
+                    for i in range(n)])
+    np.testing.assert_allclose(net.decision_function(X), ref, rtol=1e-12, atol=1e-14)
+
+
+@given(n=small, P=small, d=small, m=st.integers(1, 3), K=st.integers(2, 3), binary=st.booleans(),
+       seed=seeds)
+def test_patch_cnn_formula(n, P, d, m, K, binary, seed):
+    """F_j(X) = sum_r sum_p sigma(<w_{j,r}, X_p>); binary score F_{+1} - F_{-1}."""
+    rng = np.random.default_rng(seed)
+    cnn = PatchCNN(P, d, m, n_classes=K, binary=binary, init_scale=1.0, rho=0.3, q=3, rng=rng)
+    X = rng.standard_normal((n, P, d))
+    W = cnn.params["W"]
+    n_banks = 2 if binary else K
+    F = np.array([[sum(smoothed_relu(X[i, p] @ W[j, r], 0.3, 3) for r in range(m) for p in range(P))
+                   for j in range(n_banks)] for i in range(n)])
+    out = cnn.decision_function(X)
+    np.testing.assert_allclose(out, F[:, 1] - F[:, 0] if binary else F, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(cnn.filter_correlations(X[0, 0]), W @ X[0, 0])
+
+
+def test_linear_model_formula_and_zeros(rng):
+    X = rng.standard_normal((4, 3))
+    w, W = rng.standard_normal(3), rng.standard_normal((2, 3))
+    np.testing.assert_allclose(LinearModel(w, 0.5).decision_function(X), X @ w + 0.5)
+    np.testing.assert_allclose(LinearModel(W, [1.0, 2.0]).decision_function(X), X @ W.T + [1.0, 2.0])
+    z = LinearModel.zeros(3)
+    assert z.task == "binary" and z.params["w"].shape == (3,) and z.params["b"].shape == ()
+    z = LinearModel.zeros(3, n_classes=4, dtype=np.float32)
+    assert z.task == "multiclass" and z.n_classes == 4 and z.dtype == np.float32
+    assert LinearModel(w, train_bias=False).trainable == ("w",)
+
+
+# ----------------------------------------------------------------------- protocol
+def _all_models(rng):
+    return [
+        (LinearModel(rng.standard_normal(3), 0.1), (3,)),
+        (LinearModel(rng.standard_normal((4, 3))), (3,)),
+        (SymmetricReLUNet(3, 5, init_scale=1.0, rng=rng), (3,)),
+        (TwoLayerNet(3, 5, init_scale=1.0, rng=rng), (3,)),
+        (TwoLayerNet(3, 5, n_classes=4, train_second_layer=True, bias=False, init_scale=1.0, rng=rng), (3,)),
+        (PatchCNN(2, 3, 2, n_classes=4, init_scale=1.0, rng=rng), (2, 3)),
+        (PatchCNN(2, 3, 2, binary=True, init_scale=1.0, rng=rng), (2, 3)),
+    ]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_model_protocol(index):
+    rng = np.random.default_rng(index)
+    model, shape = _all_models(rng)[index]
+    X = rng.standard_normal((6,) + shape)
+    assert model.input_shape == shape
+    assert set(model.trainable) <= set(model.params)
+    out, cache = model.forward(X)
+    if model.task == "binary":
+        assert out.shape == (6,)
+        np.testing.assert_array_equal(model.predict(X), np.where(out > 0, 1.0, -1.0))
+    else:
+        assert out.shape == (6, model.n_classes)
+        np.testing.assert_array_equal(model.predict(X), out.argmax(axis=1))
+    np.testing.assert_array_equal(model.decision_function(X), out)
+    grads, dX = model.backward(np.ones_like(out), cache)
+    assert dX.shape == X.shape and set(grads) == set(model.trainable)
+    assert all(grads[k].shape == model.params[k].shape for k in grads)
+    # copy() never shares parameters
+    twin = model.copy()
+    for k in model.params:
+        twin.params[k] += 1.0
+        assert not np.array_equal(twin.params[k], model.params[k])
+    assert type(model).__name__ in repr(model)
+
+
+def test_default_second_layer_is_plus_minus_one_over_m():
+    net = TwoLayerNet(3, 5, rng=0)
+    np.testing.assert_array_equal(net.params["a"], [0.2, 0.2, 0.2, -0.2, -0.2])
+    assert net.trainable == ("W", "b")
+
+
+def test_same_seed_same_init_and_init_scale():
+    a = TwoLayerNet(30, 40, init_scale=0.1, rng=5)
+    b = TwoLayerNet(30, 40, init_scale=0.1, rng=5)
+    assert np.array_equal(a.params["W"], b.params["W"])
+    assert abs(a.params["W"].std() - 0.1) < 0.01
+    assert np.all(SymmetricReLUNet(3, 4, init_scale=0.0).params["W"] == 0)
+
+
+# -------------------------------------------- hot paths contain no Python loops
+HOT_FUNCTIONS = [
+    *(getattr(cls, name) for cls in (models_module.Model, LinearModel, SymmetricReLUNet, TwoLayerNet,
+                                     PatchCNN)
+      for name in ("forward", "backward", "_check_X", "_check_dout", "check_labels",
+                   "decision_function", "predict", "loss") if name in vars(cls)),
+    SymmetricReLUNet.preactivations, PatchCNN.filter_correlations,
+    models_module.loss_and_grads, models_module.input_gradient, models_module._loss,
+    Activation.__call__, Activation.grad,
+    *(getattr(activations_module, n) for n in ("relu", "relu_grad", "smoothed_relu",
+                                               "smoothed_relu_grad", "relu_pow", "relu_pow_grad")),
+    *(getattr(losses_module, n) for n in ("sigmoid", "logistic_loss", "softmax",
+                                          "softmax_cross_entropy", "per_sample_loss",
+                                          "_cross_entropy_parts")),
+]
+
+
+@pytest.mark.parametrize("fn", HOT_FUNCTIONS, ids=lambda f: f.__qualname__)
+def test_hot_paths_have_no_python_loops(fn):
+    """forward/backward, activations and losses: only array operations, no for/while/comprehension."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    loops = [type(node).__name__ for node in ast.walk(tree)
+             if isinstance(node, (ast.For, ast.While, ast.comprehension, ast.AsyncFor))]
+    assert not loops, f"{fn.__qualname__} contains Python loops: {loops}"
+
+
+def test_hot_path_list_covers_every_model_forward_and_backward():
+    names = {f.__qualname__ for f in HOT_FUNCTIONS}
+    for cls in (LinearModel, SymmetricReLUNet, TwoLayerNet, PatchCNN):
+        assert f"{cls.__name__}.forward" in names and f"{cls.__name__}.backward" in names
