@@ -22,7 +22,7 @@ import numpy as np
 
 from .._validation import check_array, check_bounds, check_norm, check_rng
 from .gradient import loss_and_input_gradient
-from .projections import box_limits, flatten, norms, random_in_ball, validate_eps
+from .projections import box_limits, finalize, flatten, norms, random_in_ball, validate_eps
 from .result import AttackResult
 
 __all__ = ["fixed_direction_attack", "FixedDirection", "RandomNoise"]
@@ -104,9 +104,7 @@ def fixed_direction_attack(model, X, y, direction, eps, norm: str = "l2", *, per
     nu = norms(U, norm)[:, None]
     e = np.broadcast_to(np.asarray(eps, dtype=X.dtype), (X.shape[0],))[:, None]
     delta = e * U / np.where(nu > 0, nu, 1.0)
-    x_adv = X + delta.reshape(X.shape)
-    if bounds is not None:
-        x_adv = np.clip(x_adv, np.broadcast_to(bounds[0], X.shape), np.broadcast_to(bounds[1], X.shape))
+    x_adv = finalize(X, delta, eps, norm, bounds)
     losses, correct, _ = loss_and_input_gradient(model, x_adv, y, grad=False)
     delta = x_adv - X
     return AttackResult(x_adv=x_adv, delta=delta, success=~correct, losses=losses,
@@ -173,10 +171,7 @@ class RandomNoise:
             nu = norms(U, self.norm)[:, None]
             U = U / np.where(nu > 0, nu, 1.0)
         e = np.broadcast_to(np.asarray(eps, dtype=X.dtype), (n,))[:, None]
-        x_adv = X + (e * U).reshape(X.shape)
-        if self.bounds is not None:
-            x_adv = np.clip(x_adv, np.broadcast_to(self.bounds[0], X.shape),
-                            np.broadcast_to(self.bounds[1], X.shape))
+        x_adv = finalize(X, e * U, eps, self.norm, self.bounds)
         losses, correct, _ = loss_and_input_gradient(model, x_adv, y, grad=False)
         delta = x_adv - X
         return AttackResult(x_adv=x_adv, delta=delta, success=~correct, losses=losses,

@@ -52,7 +52,7 @@ import numpy as np
 
 from .._validation import check_bounds, check_int, check_norm, check_positive, check_rng
 from ..nn.losses import per_sample_loss, sigmoid, softmax
-from .projections import (box_limits, dual_maximizer, flatten, norms, project_ball_box,
+from .projections import (box_limits, dual_maximizer, finalize, flatten, norms, project_ball_box,
                           random_in_ball, validate_eps)
 from .result import AttackResult
 
@@ -142,10 +142,7 @@ class Attack:
         return X, y, eps, limits
 
     def _finish(self, X, delta_flat, model, y, loss_trace):
-        x_adv = X + delta_flat.reshape(X.shape)
-        if self.bounds is not None:
-            lo, hi = self.bounds
-            x_adv = np.clip(x_adv, np.broadcast_to(lo, X.shape), np.broadcast_to(hi, X.shape))
+        x_adv = finalize(X, delta_flat, validate_eps(self.eps, X.shape[0]), self.norm, self.bounds)
         losses, correct, _ = loss_and_input_gradient(model, x_adv, y, self.loss, grad=False)
         delta = x_adv - X
         max_norm = float(norms(delta, self.norm).max()) if X.shape[0] else 0.0
@@ -305,5 +302,5 @@ class PGD(Attack):
                     g = np.where(((g > 0) & (delta >= limits[1])) | ((g < 0) & (delta <= limits[0])),
                                  0.0, g)
                 step = _steepest_step(g, alpha, self.norm)
-                delta = project_ball_box(delta + step, eps, self.norm, limits)
+                delta = project_ball_box(delta + step, eps, self.norm, limits).astype(X.dtype, copy=False)
         return self._finish(X, best_delta, model, y, trace)

@@ -39,7 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_bounds, check_norm
-from .projections import (box_limits, dual_maximizer, dual_norms, flatten, norms,
+from .projections import (box_limits, dual_maximizer, dual_norms, finalize, flatten, norms,
                           validate_eps)
 from .result import AttackResult
 
@@ -131,9 +131,7 @@ def linear_worst_case(model, X, y, eps, norm: str = "l2", bounds=None) -> Attack
     if task == "binary":
         g = -(y[:, None] * w[None, :])          # ascent direction of the loss
         delta = dual_maximizer(g, eps, norm, limits)
-        x_adv = X + delta
-        if bounds is not None:
-            x_adv = np.clip(x_adv, np.broadcast_to(bounds[0], X.shape), np.broadcast_to(bounds[1], X.shape))
+        x_adv = finalize(X, delta, eps, norm, bounds)
         success = ~_binary_correct(x_adv @ w + b, y)
     else:
         K = w.shape[0]
@@ -149,9 +147,7 @@ def linear_worst_case(model, X, y, eps, norm: str = "l2", bounds=None) -> Attack
             better = m < best_m
             best_m = np.where(better, m, best_m)
             best_delta = np.where(better[:, None], delta, best_delta)
-        x_adv = X + best_delta
-        if bounds is not None:
-            x_adv = np.clip(x_adv, np.broadcast_to(bounds[0], X.shape), np.broadcast_to(bounds[1], X.shape))
+        x_adv = finalize(X, best_delta, eps, norm, bounds)
         success = (x_adv @ w.T + b).argmax(axis=1) != y
     delta = x_adv - X
     return AttackResult(x_adv=x_adv, delta=delta, success=success,

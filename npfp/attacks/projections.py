@@ -347,3 +347,42 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     pts = E[:, :D] / E.sum(axis=1, keepdims=True)
     s = rng.choice(np.array([-1.0, 1.0]), size=(n, D))
     return (s * pts * e).astype(dtype, copy=False)
+
+
+def finalize(X: np.ndarray, delta_flat: np.ndarray, eps, norm: str, bounds=None,
+             max_iter: int = 64) -> np.ndarray:
+    """Return x_adv = x + delta whose *actual* perturbation x_adv - x is feasible exactly.
+
+    Adding delta to x rounds, so ``x_adv - x`` can exceed eps by about ulp(x) (which
+    matters when eps is tiny compared with |x|).  Rows that violate the norm are shrunk
+    towards x until ``norms(x_adv - x) <= eps`` holds in floating point (shrinking can
+    only end at x itself, which is feasible); the result is clipped into ``bounds``
+    (clipping moves every coordinate towards x, since x is in the box).
+    """
+    n = X.shape[0]
+    e = np.broadcast_to(np.asarray(eps, dtype=np.float64), (n,))
+    lo_b = hi_b = None
+    if bounds is not None:
+        lo_b = np.broadcast_to(bounds[0], X.shape)
+        hi_b = np.broadcast_to(bounds[1], X.shape)
+    delta = delta_flat.reshape(X.shape).astype(X.dtype, copy=False)
+    x_adv = X + delta
+    if bounds is not None:
+        x_adv = np.clip(x_adv, lo_b, hi_b)
+    shrink = np.ones(n)
+    for it in range(max_iter):
+        nv = norms(x_adv - X, norm)
+        bad = nv > e
+        if not bad.any():
+            break
+        # first try the exact rescale, then halve
+        shrink[bad] *= np.where(nv[bad] > 0, e[bad] / nv[bad], 0.0) * (1 - 1e-12) if it == 0 else 0.5
+        s = shrink.reshape((n,) + (1,) * (X.ndim - 1)).astype(X.dtype)
+        x_new = X + delta * s
+        if bounds is not None:
+            x_new = np.clip(x_new, lo_b, hi_b)
+        x_adv = np.where(bad.reshape(s.shape), x_new, x_adv)
+    else:  # pragma: no cover - the halving reaches delta = 0 long before
+        nv = norms(x_adv - X, norm)
+        x_adv = np.where((nv > e).reshape((n,) + (1,) * (X.ndim - 1)), X, x_adv)
+    return x_adv

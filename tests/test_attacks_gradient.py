@@ -1,0 +1,288 @@
+"""Gradient attacks and the geometry under them: feasibility, no-ops, random starts, errors."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+from scipy.optimize import minimize
+
+from npfp.attacks import FGM, FGSM, PGD, AttackResult, RandomNoise, fixed_direction_attack
+from npfp.attacks.projections import (norms, project_ball, project_ball_box, box_limits,
+                                      random_in_ball)
+from npfp.nn import LinearModel, PatchCNN, TwoLayerNet
+
+NORMS = ["l2", "linf", "l1"]
+
+
+def net_problem(seed, n=40, d=6, multiclass=False):
+    rng = np.random.default_rng(seed)
+    net = TwoLayerNet(d, 12, n_classes=3 if multiclass else None, init_scale=1.0, rng=seed)
+    X = rng.uniform(-1, 1, (n, d))
+    y = net.predict(X) if multiclass else np.where(rng.uniform(size=n) < 0.5, -1.0, 1.0)
+    return net, X, y
+
+
+@given(seed=st.integers(0, 10_000), norm=st.sampled_from(NORMS), eps=st.floats(0, 2),
+       steps=st.integers(0, 6), restarts=st.integers(1, 2), random_start=st.booleans(),
+       box=st.booleans(), multiclass=st.booleans())
+def test_pgd_perturbations_are_feasible(seed, norm, eps, steps, restarts, random_start, box,
+                                        multiclass):
+    net, X, y = net_problem(seed, multiclass=multiclass)
+    bounds = (-1.0, 1.0) if box else None
+    res = PGD(eps, norm, steps=steps, restarts=restarts, random_start=random_start,
+              bounds=bounds)(net, X, y, rng=seed)
+    assert isinstance(res, AttackResult)
+    n = norms(res.delta, norm)
+    assert np.all(n <= eps * (1 + 1e-9))
+    assert res.max_norm == pytest.approx(n.max())
+    assert np.all(np.isfinite(res.x_adv)) and np.all(np.isfinite(res.loss_trace))
+    np.testing.assert_array_equal(res.x_adv, X + res.delta)
+    if box:
+        assert np.all(res.x_adv >= -1.0) and np.all(res.x_adv <= 1.0)
+    assert res.loss_trace.shape == (restarts, steps + 1)
+    np.testing.assert_array_equal(res.success, net.predict(res.x_adv) != y)
+
+
+@given(seed=st.integers(0, 10_000), norm=st.sampled_from(NORMS), eps=st.floats(0, 2),
+       box=st.booleans())
+def test_fgm_perturbations_are_feasible(seed, norm, eps, box):
+    net, X, y = net_problem(seed)
+    bounds = (-1.0, 1.0) if box else None
+    res = FGM(eps, norm, bounds=bounds)(net, X, y)
+    assert np.all(norms(res.delta, norm) <= eps * (1 + 1e-9))
+    if box:
+        assert np.all(res.x_adv >= -1.0) and np.all(res.x_adv <= 1.0)
+
+
+@given(seed=st.integers(0, 10_000), norm=st.sampled_from(NORMS))
+def test_eps_zero_returns_x_unchanged(seed, norm):
+    net, X, y = net_problem(seed)
+    for atk in (PGD(0.0, norm, steps=3, restarts=2), FGM(0.0, norm), RandomNoise(0.0, norm),
+                PGD(0.0, norm, steps=3, bounds=(-1, 1))):
+        res = atk(net, X, y, rng=seed)
+        np.testing.assert_array_equal(res.x_adv, X)
+        assert res.max_norm == 0.0
+    res = fixed_direction_attack(net, X, y, np.ones(X.shape[1]), 0.0, norm, per="all")
+    np.testing.assert_array_equal(res.x_adv, X)
+    # per-point radii with some zeros: those points do not move
+    eps = np.where(np.arange(len(y)) % 2 == 0, 0.0, 0.5)
+    res = PGD(eps, norm, steps=3)(net, X, y, rng=seed)
+    np.testing.assert_array_equal(res.x_adv[::2], X[::2])
+    assert np.all(norms(res.delta, norm) <= eps * (1 + 1e-9))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_patch_inputs_norm_over_all_axes(norm):
+    rng = np.random.default_rng(0)
+    cnn = PatchCNN(3, 4, 5, binary=True, rng=0, init_scale=0.5)
+    X = rng.standard_normal((25, 3, 4))
+    y = cnn.predict(X)
+    res = PGD(0.7, norm, steps=5)(cnn, X, y, rng=0)
+    assert res.x_adv.shape == X.shape
+    flat = res.delta.reshape(25, -1)
+    ords = {"l2": 2, "linf": np.inf, "l1": 1}
+    assert np.all(np.linalg.norm(flat, ord=ords[norm], axis=1) <= 0.7 * (1 + 1e-9))
+    assert res.accuracy < 1.0                      # the attack does something
+
+
+def test_zero_gradient_gives_no_nan():
+    m = LinearModel(np.zeros(4), 0.0)              # f = 0: gradient of the loss in x is 0
+    X = np.random.default_rng(0).standard_normal((10, 4))
+    y = np.ones(10)
+    for norm in NORMS:
+        np.testing.assert_array_equal(FGM(0.5, norm)(m, X, y).x_adv, X)
+        res = PGD(0.5, norm, steps=5, random_start=False)(m, X, y, rng=0)
+        np.testing.assert_array_equal(res.x_adv, X)
+        res = PGD(0.5, norm, steps=5)(m, X, y, rng=0)
+        assert np.all(np.isfinite(res.x_adv))
+
+
+def test_saturated_softmax_still_has_a_gradient():
+    # logits differ by ~60: p_y rounds to 1 but the attack direction must survive
+    W = np.array([[30.0, 0.0], [-30.0, 0.0]])
+    m = LinearModel(W, np.zeros(2))
+    X = np.array([[1.0, 0.0]])
+    res = FGM(0.1, "l2")(m, X, np.array([0]))
+    np.testing.assert_allclose(res.delta, [[-0.1, 0.0]], atol=1e-12)
+
+
+def test_restarts_keep_each_points_worst_case():
+    net, X, y = net_problem(3, n=200)
+    one = PGD(0.6, "l2", steps=3, restarts=1)(net, X, y, rng=7)
+    four = PGD(0.6, "l2", steps=3, restarts=4)(net, X, y, rng=7)
+    # restart 0 of the 4-restart run reproduces the single run (same random draws)
+    assert np.all(four.success | ~one.success)
+    both_fail = ~one.success & ~four.success
+    assert np.all(four.losses[both_fail] >= one.losses[both_fail] - 1e-12)
+    assert four.accuracy <= one.accuracy
+    # deterministic given the seed
+    again = PGD(0.6, "l2", steps=3, restarts=4)(net, X, y, rng=7)
+    np.testing.assert_array_equal(again.x_adv, four.x_adv)
+
+
+def test_pgd_increases_the_loss():
+    net, X, y = net_problem(4, n=100)
+    res = PGD(0.5, "linf", steps=10, random_start=False)(net, X, y, rng=0)
+    assert res.loss_trace[0, -1] > res.loss_trace[0, 0]
+    assert np.mean(res.losses) >= res.loss_trace[0].max() - 1e-12
+
+
+# ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("D", [1, 3, 10, 50])
+def test_l2_random_start_radius_follows_u_to_the_1_over_d(D):
+    """Uniform in the D-ball <=> (r/eps)^D ~ Unif(0, 1); Kolmogorov-Smirnov with a fixed seed."""
+    eps = 0.8
+    delta = random_in_ball((4000, D), eps, "l2", np.random.default_rng(2024))
+    r = norms(delta, "l2") / eps
+    assert r.max() <= 1.0
+    p = stats.kstest(r**D, "uniform").pvalue
+    assert p > 0.01, p
+    # the law is U^(1/D), not U: for D >= 3 plain uniform radii are rejected
+    if D >= 3:
+        assert stats.kstest(r, "uniform").pvalue < 1e-6
+    # directions are isotropic: the mean direction is ~0
+    u = delta / np.linalg.norm(delta, axis=1, keepdims=True)
+    assert np.linalg.norm(u.mean(axis=0)) < 5 / np.sqrt(4000)
+
+
+def test_pgd_random_start_is_uniform_in_ball():
+    # steps=0: PGD returns its random start
+    m = LinearModel(np.zeros(5), 1.0)
+    X = np.zeros((3000, 5))
+    res = PGD(0.5, "l2", steps=0)(m, X, np.ones(3000), rng=11)
+    r = norms(res.delta, "l2") / 0.5
+    assert stats.kstest(r**5, "uniform").pvalue > 0.01
+
+
+@pytest.mark.parametrize("norm", ["linf", "l1"])
+def test_other_random_starts_are_uniform(norm):
+    D = 4
+    delta = random_in_ball((4000, D), 1.0, norm, np.random.default_rng(5))
+    r = norms(delta, norm)
+    assert r.max() <= 1.0
+    assert stats.kstest(r**D, "uniform").pvalue > 0.01     # volume of an r-ball scales as r^D
+    if norm == "linf":
+        assert stats.kstest(delta[:, 0], "uniform", args=(-1, 2)).pvalue > 0.01
+
+
+# ----------------------------------------------------------------------------------
+@given(seed=st.integers(0, 10_000), norm=st.sampled_from(NORMS), eps=st.floats(0.01, 2))
+def test_projection_is_the_nearest_point(seed, norm, eps):
+    """Projection onto ball (and ball-box) is feasible, idempotent and no farther than feasible points."""
+    rng = np.random.default_rng(seed)
+    D = int(rng.integers(1, 8))
+    x = rng.uniform(-1, 1, (1, D))
+    v = rng.standard_normal((1, D)) * 2
+    lim = box_limits(x, (-1.0, 1.0))
+    for limits in (None, lim):
+        p = project_ball_box(v, eps, norm, limits)
+        assert norms(p, norm)[0] <= eps * (1 + 1e-9)
+        if limits is not None:
+            assert np.all(p >= lim[0] - 1e-15) and np.all(p <= lim[1] + 1e-15)
+        np.testing.assert_allclose(project_ball_box(p, eps, norm, limits), p, atol=1e-9)
+        # compare with random feasible points
+        cand = random_in_ball((300, D), eps, norm, rng)
+        if limits is not None:
+            cand = np.clip(cand, lim[0], lim[1])
+        assert np.linalg.norm(v - p) <= np.linalg.norm(v - cand, axis=1).min() + 1e-9
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_ball_box_projection_matches_slsqp(norm):
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        D = 5
+        x = rng.uniform(-1, 1, (1, D))
+        v = rng.standard_normal((1, D)) * 1.5
+        eps = float(rng.uniform(0.2, 1.5))
+        lim = box_limits(x, (-1.0, 1.0))
+        p = project_ball_box(v, eps, norm, lim)[0]
+        if norm == "l1":       # smooth reformulation: delta = a - b, a, b >= 0
+            def f(z):
+                return np.sum((z[:D] - z[D:] - v[0]) ** 2)
+            cons = [{"type": "ineq", "fun": lambda z: eps - z.sum()},
+                    {"type": "ineq", "fun": lambda z: z[:D] - z[D:] - lim[0][0]},
+                    {"type": "ineq", "fun": lambda z: lim[1][0] - z[:D] + z[D:]}]
+            r = minimize(f, np.zeros(2 * D), method="SLSQP", bounds=[(0, None)] * (2 * D),
+                         constraints=cons, options={"ftol": 1e-14, "maxiter": 2000})
+        else:
+            ordv = {"l2": 2, "linf": np.inf}[norm]
+            cons = [{"type": "ineq", "fun": lambda z: eps**2 - z @ z}] if norm == "l2" else []
+            bnds = list(zip(lim[0][0], lim[1][0])) if norm == "l2" else \
+                list(zip(np.maximum(lim[0][0], -eps), np.minimum(lim[1][0], eps)))
+            r = minimize(lambda z: np.sum((z - v[0]) ** 2), np.zeros(D), method="SLSQP",
+                         bounds=bnds, constraints=cons, options={"ftol": 1e-14, "maxiter": 2000})
+            assert np.linalg.norm(p, ord=ordv) <= eps * (1 + 1e-9)
+        assert np.sum((p - v[0]) ** 2) <= r.fun + 1e-7
+
+
+def test_l1_projection_known_example():
+    v = np.array([[3.0, -1.0, 0.5]])
+    # threshold theta = 1 leaves [2, 0, 0] for eps = 2
+    np.testing.assert_allclose(project_ball(v, 2.0, "l1"), [[2.0, 0.0, 0.0]])
+    np.testing.assert_allclose(project_ball(v, 3.0, "l1"), [[2.5, -0.5, 0.0]])
+    np.testing.assert_allclose(project_ball(v, 10.0, "l1"), v)
+
+
+# ----------------------------------------------------------------------------------
+def test_float32_end_to_end():
+    net = TwoLayerNet(4, 8, init_scale=1.0, rng=0, dtype=np.float32)
+    X = np.random.default_rng(0).uniform(-1, 1, (20, 4)).astype(np.float32)
+    y = net.predict(X)
+    res = PGD(0.3, "l2", steps=3)(net, X, y, rng=0)
+    assert res.x_adv.dtype == np.float32
+    assert np.all(norms(res.delta, "l2") <= 0.3 * (1 + 1e-6))
+
+
+def test_attacks_plug_into_fit():
+    from npfp.training import fit
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    m = LinearModel.zeros(3)
+    hist = fit(m, X, y, epochs=3, lr=0.5, attack=PGD(0.2, "linf", steps=3), rng=0)
+    assert len(hist.loss) == 3 and np.all(np.isfinite(hist.loss))
+
+
+def test_replace_and_repr():
+    a = PGD(0.5, "linf", steps=7)
+    b = a.replace(eps=1.0)
+    assert (b.eps, b.norm, b.steps) == (1.0, "linf", 7) and a.eps == 0.5
+    assert "PGD" in repr(a) and FGSM(0.1).norm == "linf"
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: PGD(-0.1), "eps must be >= 0"),
+    (lambda: FGM(float("nan")), "eps must be finite"),
+    (lambda: PGD(0.1, "l3"), "norm must be one of"),
+    (lambda: PGD(0.1, step_size=0.0), "step_size must be > 0"),
+    (lambda: PGD(0.1, step_size=-1.0), "step_size must be > 0"),
+    (lambda: PGD(0.1, steps=-1), "steps must be >= 0"),
+    (lambda: PGD(0.1, restarts=0), "restarts must be >= 1"),
+    (lambda: PGD(0.1, bounds=(1.0, 0.0)), "lo <= hi"),
+    (lambda: FGSM(0.1, "l2"), "linf"),
+    (lambda: FGM(0.1, loss="hinge"), "loss must be one of"),
+])
+def test_bad_attack_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_attack_inputs():
+    net, X, y = net_problem(0)
+    with pytest.raises(ValueError, match="outside bounds"):
+        PGD(0.1, bounds=(0.0, 1.0))(net, X, y)
+    with pytest.raises(ValueError, match="shape"):
+        PGD(0.1)(net, X[:, :3], y)
+    with pytest.raises(ValueError, match="labels but X has"):
+        FGM(0.1)(net, X, y[:5])
+    with pytest.raises(ValueError, match="eps has 3 radii"):
+        PGD(np.array([0.1, 0.2, 0.3]))(net, X, y)
+    with pytest.raises(ValueError, match="-1 and \\+1"):
+        FGM(0.1)(net, X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="NaN"):
+        FGM(0.1)(net, np.full_like(X, np.nan), y)
+    with pytest.raises(TypeError, match="rng"):
+        PGD(0.1)(net, X, y, rng="seed")
+    with pytest.raises(ValueError, match="do not broadcast"):
+        PGD(0.1, bounds=(np.zeros(2), np.ones(2)))(net, X, y)
