@@ -19,16 +19,20 @@ __all__ = ["main", "demo"]
 
 
 def demo(epochs: int = 10, d: int = 64, k: int = 3, m: int = 256, n: int = 4000,
-         seed: int = 0, out=sys.stdout) -> dict:
+         seed: int = 0, out=None) -> dict:
     """Train the symmetric two-layer ReLU network on sparse-coding data, printing a table.
 
     Returns the per-epoch history as a dict (loss, train accuracy, test accuracy).
+    ``out`` is the stream for the table (default: the current ``sys.stdout``).
     """
+    from ._validation import check_int
     from .experiments import format_table
     from .nn import SymmetricReLUNet
     from .purification.data import SparseCodingData
     from .training import fit
 
+    epochs = check_int(epochs, "epochs", minimum=1)
+    out = sys.stdout if out is None else out  # looked up now, so redirection works
     rng = np.random.default_rng(seed)
     data = SparseCodingData.create(d, k, rng=rng)
     X, y = data.sample(n, rng)

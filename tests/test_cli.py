@@ -1,0 +1,93 @@
+"""The command line and the README's two set-up commands."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from npfp.cli import demo, main
+from npfp.experiments import EXPERIMENTS
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_demo_runs_and_prints_a_table(capsys):
+    assert main(["demo", "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("npfp demo:")
+    header = next(line for line in out.splitlines() if "epoch" in line)
+    for column in ("epoch", "loss", "train acc %", "test acc %"):
+        assert column in header
+    rows = [line.split() for line in out.splitlines() if re.match(r"^\s*[12]\s", line)]
+    assert [r[0] for r in rows] == ["1", "2"]
+    assert all(len(r) == 4 for r in rows)
+    loss, train_acc, test_acc = map(float, rows[-1][1:])
+    assert loss > 0 and 0 <= train_acc <= 100 and 0 <= test_acc <= 100
+
+
+def test_demo_is_deterministic_and_returns_the_history(capsys):
+    a = demo(epochs=1, n=400, m=32, seed=3)
+    b = demo(epochs=1, n=400, m=32, seed=3)
+    capsys.readouterr()
+    assert a["loss"] == b["loss"] and a["metrics"] == b["metrics"]
+    assert len(a["loss"]) == 1 and set(a["metrics"]) == {"test_acc"}
+
+
+def test_demo_rejects_bad_epochs(capsys):
+    assert main(["demo", "--epochs", "0"]) == 2
+    assert "epochs must be >= 1" in capsys.readouterr().err
+
+
+def test_list_names_every_reproduction(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in EXPERIMENTS:
+        assert name in out
+
+
+def test_reproduce_unknown_name_exits_2_with_a_clear_message(capsys):
+    assert main(["reproduce", "nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert "npfp: error:" in err and "unknown experiment 'nonexistent'" in err
+    assert "purification" in err  # the message lists the valid choices
+
+
+def test_missing_command_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([])
+    assert exc.value.code == 2
+
+
+def test_python_dash_m_entry_point():
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    res = subprocess.run([sys.executable, "-m", "npfp", "list"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert res.returncode == 0 and "purification" in res.stdout
+
+
+# ----------------------------------------------------- README and CI consistency
+def _setup_commands():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as fh:
+        text = fh.read()
+    match = re.search(r"^## Set-up[^\n]*\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S)
+    assert match, "README.md needs a '## Set-up ...' section"
+    return re.findall(r"^```bash\n(.*?)^```", match.group(1), flags=re.M | re.S)
+
+
+def test_readme_has_exactly_two_one_line_setup_commands():
+    blocks = _setup_commands()
+    assert len(blocks) == 2, blocks
+    install_run, install_test = (b.strip() for b in blocks)
+    assert "\n" not in install_run and "\n" not in install_test
+    assert install_run.startswith("python3 -m venv") and "npfp" in install_run.split("&&")[-1]
+    assert install_test.startswith("python3 -m venv") and ".[test]" in install_test
+    assert "pytest" in install_test
+
+
+def test_ci_runs_the_readmes_test_command_verbatim():
+    test_command = _setup_commands()[1].strip()
+    with open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8") as fh:
+        ci = fh.read()
+    assert test_command in ci.splitlines()
+    assert os.access(os.path.join(ROOT, ".ci", "run"), os.X_OK)
