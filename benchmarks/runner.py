@@ -254,17 +254,23 @@ def run_npfp(workload: str, model, X, y, batch: int, attack=None, seed: int = 2,
         pass
 
 
-def time_call(fn, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls of ``fn(i)`` (setup inside fn is not timed
-    when fn returns a callable: then only that callable is timed)."""
-    best = np.inf
-    for i in range(repeats):
+def time_call(fn, repeats: int):
+    """Best wall time of ``repeats`` runs, and the process CPU time of that run.
+
+    ``fn(i)`` does the untimed setup and returns the callable to time.  With one BLAS
+    thread the CPU time is what the run would take on an idle core, so it is the
+    number to read when other processes share the machine.
+    """
+    best, cpu = np.inf, np.inf
+    for i in range(max(repeats, 1)):
         job = fn(i)
         gc.collect()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         job()
-        best = min(best, time.perf_counter() - t0)
-    return best
+        t, c = time.perf_counter() - t0, time.process_time() - c0
+        if t < best:
+            best, cpu = t, c
+    return best, cpu
 
 
 def measure_memory(workload, kind, X, y, model, batch, attack) -> int:
@@ -393,13 +399,17 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                 for wl in workloads:
                     attack = make_attack(size) if wl in ("pgd", "advtrain") else None
 
+                    # warm-up (first-call costs, page faults): one untimed minibatch
+                    run_npfp(wl, model0.copy(), Xk, y, batch, attack, max_batches=1)
+
                     def job(i, wl=wl, attack=attack, model0=model0, Xk=Xk):
                         m = model0.copy()
                         return lambda: run_npfp(wl, m, Xk, y, batch, attack)
-                    secs = time_call(job, repeats)
+                    secs, cpu = time_call(job, repeats)
                     flops = workload_flops(wl, size)
                     row = {"size": label, "d": size.d, "m": size.m, "n": size.n, "P": size.P,
                            "dtype": dt, "model": kind, "workload": wl, "seconds": secs,
+                           "cpu_seconds": cpu, "cpu_ratio_to_matmul": flops / cpu / 1e9 / peak,
                            "gflops": flops / secs / 1e9, "flops": flops,
                            "matmul_gflops": peak, "ratio_to_matmul": flops / secs / 1e9 / peak,
                            "gemm_gflops_own_shapes": shape_ref}
@@ -409,11 +419,12 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                         row["memory_ratio"] = row["peak_bytes"] / row["needed_bytes"]
                     if torch is not None:
                         from . import torch_ref
-                        row["torch_seconds"] = torch_ref.time_workload(
+                        row["torch_seconds"], row["torch_cpu_seconds"] = torch_ref.time_workload(
                             torch, wl, kind, size, Xk, y, model0, batch, repeats,
                             lr=LR, eps=pgd_eps(size), steps=PGD_STEPS,
                             step_size=2.5 * pgd_eps(size) / PGD_STEPS, bias=BIAS, rho=RHO, q=Q)
                         row["ratio_to_torch"] = secs / row["torch_seconds"]
+                        row["cpu_ratio_to_torch"] = cpu / row["torch_cpu_seconds"]
                     rows.append(row)
                     log(_row_line(row))
     meta["load_average_end"] = _load_average()
@@ -422,11 +433,13 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
 
 def _row_line(r: dict) -> str:
     s = (f"{r['size']:>6} {r['dtype']:>7} {r['model']:>3} {r['workload']:>8}: "
-         f"{r['seconds']:8.3f} s {r['gflops']:6.1f} GFLOP/s ({100 * r['ratio_to_matmul']:3.0f}% of matmul)")
+         f"{r['seconds']:8.3f} s {r['gflops']:6.1f} GFLOP/s ({100 * r['ratio_to_matmul']:3.0f}% of matmul, "
+         f"cpu {r['cpu_seconds']:.3f} s: {100 * r['cpu_ratio_to_matmul']:3.0f}%)")
     if "memory_ratio" in r:
         s += f" mem {r['peak_bytes'] / 2**20:7.1f} MiB ({r['memory_ratio']:.2f}x needed)"
     if "ratio_to_torch" in r:
-        s += f" torch {r['torch_seconds']:8.3f} s (npfp/torch {r['ratio_to_torch']:.2f})"
+        s += (f" torch {r['torch_seconds']:8.3f} s (npfp/torch {r['ratio_to_torch']:.2f}, "
+              f"cpu {r['cpu_ratio_to_torch']:.2f})")
     return s
 
 

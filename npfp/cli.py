@@ -6,6 +6,8 @@
     npfp list                         the available reproductions
     npfp claims [--full]              measure the executable claims, print their table
     npfp assignments make OUTDIR      write the student assignments and autograders
+    npfp bench [--sizes ...]          time training and attacks against BLAS and PyTorch
+                                      (the benchmarks/ folder of a source checkout)
 """
 from __future__ import annotations
 
@@ -63,7 +65,23 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _bench(argv) -> int:
+    """Delegate to ``python -m benchmarks`` (which lives beside the package, not in it)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(root, "benchmarks", "runner.py")):
+        print("npfp: error: `npfp bench` needs a source checkout with its benchmarks/ folder",
+              file=sys.stderr)
+        return 2
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks.runner import main as bench_main
+    return bench_main(argv)
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:   # its options belong to the benchmark runner
+        return _bench(argv[1:])
     parser = argparse.ArgumentParser(prog="npfp", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,6 +113,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", default=None, metavar="ID", help="assignment ids")
     p.add_argument("--with-solutions", action="store_true",
                    help="keep the reference solutions (for instructors)")
+
+    sub.add_parser("bench", help="run the benchmarks (options: npfp bench --help)")
 
     args = parser.parse_args(argv)
     try:

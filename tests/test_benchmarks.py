@@ -1,0 +1,131 @@
+"""Smoke tests of the benchmark runner (structure only: no timed assertions) and of the
+engine paths the benchmarks rely on (parameter-only backward, float32 end to end)."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import runner  # noqa: E402
+from npfp.attacks import PGD  # noqa: E402
+from npfp.nn import LinearModel, PatchCNN, SymmetricReLUNet, TwoLayerNet, input_gradient  # noqa: E402
+from npfp.training import fit  # noqa: E402
+
+TINY = runner.Size(d=12, m=8, n=30, P=4)
+ROW_KEYS = {"size", "d", "m", "n", "P", "dtype", "model", "workload", "seconds", "cpu_seconds",
+            "gflops", "flops", "matmul_gflops", "ratio_to_matmul", "cpu_ratio_to_matmul",
+            "peak_bytes", "needed_bytes", "memory_ratio"}
+
+
+def test_runner_report_structure():
+    report = runner.run_benchmarks([TINY], batch=10, repeats=1, torch_mode="off", memory=True)
+    rows = report["results"]
+    assert len(rows) == 2 * 2 * 3          # dtypes x models x workloads
+    assert {(r["dtype"], r["model"], r["workload"]) for r in rows} == {
+        (dt, m, w) for dt in runner.DTYPES for m in runner.MODELS for w in runner.WORKLOADS}
+    for r in rows:
+        assert ROW_KEYS <= set(r), ROW_KEYS - set(r)
+        assert r["seconds"] > 0 and r["matmul_gflops"] > 0
+        assert r["flops"] == runner.workload_flops(r["workload"], TINY)
+        assert r["peak_bytes"] >= r["needed_bytes"] / 4 > 0
+        assert "ratio_to_torch" not in r
+    meta = report["meta"]
+    assert meta["torch"] is None and meta["blas_threads"] >= 1 and meta["batch"] == 10
+    json.loads(json.dumps(report))         # JSON-serialisable as is
+    table = runner.format_table(report)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(rows) and "GFLOP/s" in lines[0] and "npfp/torch" in lines[0]
+    speedups = runner.float32_speedups(report)
+    assert len(speedups) == 2 * 3 and all(s["speedup"] > 0 for s in speedups)
+
+
+def test_flop_count_and_needed_bytes():
+    s = runner.SIZES["medium"]
+    unit = 2.0 * s.n * s.d * s.m
+    assert runner.workload_flops("train", s) == 2 * unit
+    assert runner.workload_flops("pgd", s) == 2 * runner.PGD_STEPS * unit
+    assert runner.workload_flops("advtrain", s) == 2 * (runner.PGD_STEPS + 1) * unit
+    assert s.P * s.patch == s.d and runner.SIZES["large"].P * runner.SIZES["large"].patch == 3072
+    base = runner.needed_bytes("train", "sym", s, 500, 8)
+    assert runner.needed_bytes("train", "cnn", s, 500, 8) > base
+    assert runner.needed_bytes("pgd", "sym", s, 500, 8) > runner.needed_bytes("pgd", "sym", s, 500, 4)
+    with pytest.raises(ValueError):
+        runner.workload_flops("bogus", s)
+
+
+def test_command_line_writes_json(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = runner.main(["--sizes", "small", "--n", "20", "--batch", "10", "--models", "sym",
+                        "--workloads", "train", "pgd", "--torch", "off", "--quiet",
+                        "--json", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "| small |" in printed and "float32 speed-up" in printed
+    data = json.loads(out.read_text())
+    assert len(data["results"]) == 2 * 2 and data["meta"]["pgd_steps"] == runner.PGD_STEPS
+
+
+def test_npfp_bench_delegates(capsys):
+    from npfp.cli import main
+    code = main(["bench", "--sizes", "small", "--n", "10", "--batch", "10", "--models", "cnn",
+                 "--workloads", "train", "--dtypes", "float32", "--torch", "off", "--no-memory",
+                 "--quiet"])
+    assert code == 0
+    assert "| small | float32 |   cnn |    train |" in capsys.readouterr().out
+
+
+@pytest.mark.torch
+def test_torch_reference_runs():
+    pytest.importorskip("torch")
+    report = runner.run_benchmarks([TINY], dtypes=["float32"], batch=10, torch_mode="on",
+                                   memory=False)
+    for r in report["results"]:
+        assert r["torch_seconds"] > 0 and r["ratio_to_torch"] > 0
+
+
+# -- engine paths the benchmarks rely on -----------------------------------------------
+def _models(rng, dtype):
+    d, m = 6, 5
+    return [
+        (LinearModel(rng.standard_normal(d).astype(dtype)), (7, d)),
+        (SymmetricReLUNet(d, m, init_scale=0.5, bias=0.1, train_bias=True, rng=rng, dtype=dtype), (7, d)),
+        (TwoLayerNet(d, m, n_classes=3, train_second_layer=True, rng=rng, dtype=dtype), (7, d)),
+        (PatchCNN(3, d, m, binary=True, rho=0.3, rng=rng, init_scale=0.5, dtype=dtype), (7, 3, d)),
+        (PatchCNN(3, d, m, n_classes=3, rng=rng, init_scale=0.5, dtype=dtype), (7, 3, d)),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_backward_without_input_gradient_matches(rng, dtype):
+    for model, shape in _models(rng, dtype):
+        X = rng.standard_normal(shape).astype(dtype)
+        out, cache = model.forward(X)
+        dout = rng.standard_normal(out.shape).astype(dtype)
+        g_full, dX = model.backward(dout, cache)
+        g_only, none = model.backward(dout, cache, input_grad=False)
+        assert none is None and dX.shape == X.shape
+        assert g_full.keys() == g_only.keys()
+        for k in g_full:
+            np.testing.assert_array_equal(g_full[k], g_only[k])
+
+
+def test_float32_end_to_end(rng):
+    """No silent upcast: parameters, attack outputs and input gradients stay float32."""
+    for model, shape in _models(rng, np.float32)[1:4:2]:   # symmetric net and binary CNN
+        X = (rng.standard_normal(shape) / 3).astype(np.float32)
+        y = np.where(rng.standard_normal(shape[0]) > 0, 1.0, -1.0)
+        res = PGD(eps=0.1, norm="linf", steps=3)(model, X, y, rng=0)
+        assert res.x_adv.dtype == np.float32
+        _, dX = input_gradient(model, X, y)
+        assert dX.dtype == np.float32
+        out, cache = model.forward(X)
+        grads, _ = model.backward(out, cache)
+        assert all(g.dtype == np.float32 for g in grads.values())
+        fit(model, X, y, epochs=1, lr=0.1, batch_size=3, rng=0,
+            attack=PGD(eps=0.1, norm="linf", steps=2))
+        assert all(p.dtype == np.float32 for p in model.params.values())
