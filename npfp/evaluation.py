@@ -19,13 +19,12 @@ On linear models the exact answers of :mod:`npfp.attacks.linear` are the referen
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._validation import check_array, check_int, check_nonnegative, check_rng
-from .attacks.gradient import FGM, PGD, loss_and_input_gradient
+from .attacks.gradient import FGM
 from .attacks.directional import RandomNoise
 from .attacks.projections import norms, validate_eps
 

@@ -1,7 +1,7 @@
 """Gradient attacks and the geometry under them: feasibility, no-ops, random starts, errors."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from scipy import stats
 from scipy.optimize import minimize

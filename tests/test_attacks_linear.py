@@ -108,7 +108,7 @@ def test_fgm_l1_equals_exact_worst_case(seed, eps):
                                linear_worst_case(m, X, y, eps, "l1").delta, atol=1e-12)
 
 
-@settings(max_examples=12)
+@settings(max_examples=30)
 @given(seed=st.integers(0, 10_000), norm=st.sampled_from(["l2", "linf"]), box=st.booleans())
 def test_pgd_reaches_exact_robust_accuracy(seed, norm, box):
     """PGD (random start, default step size) within 0.5 percentage points of the exact value."""

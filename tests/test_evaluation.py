@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from npfp.attacks import FGM, PGD, LinearExact, RandomNoise, linear_robust_accuracy, minimal_linear_distance

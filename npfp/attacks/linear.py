@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_bounds, check_norm
-from .projections import (box_limits, dual_maximizer, dual_norms, finalize, flatten, norms,
+from .._validation import (check_array, check_binary_labels, check_bounds, check_class_labels,
+                           check_norm)
+from .projections import (box_limits, dual_maximizer, dual_norms, finalize, norms,
                           validate_eps)
 from .result import AttackResult
 
@@ -72,10 +73,8 @@ def _check_inputs(model, X, y):
     if y.ndim != 1 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
     if task == "binary":
-        from .._validation import check_binary_labels
         y = check_binary_labels(y, "y", n=X.shape[0])
     else:
-        from .._validation import check_class_labels
         y = check_class_labels(y, w.shape[0], "y", n=X.shape[0])
     return w, b, task, X, y
 
@@ -193,12 +192,11 @@ def minimal_linear_distance(model, X, y, norm: str = "l2", bounds=None, *, tol: 
     if bounds is None:
         with np.errstate(divide="ignore", invalid="ignore"):
             if task == "binary":
+                # (a point with score exactly 0 and y = -1 is correct but at distance 0)
                 m = np.maximum(y * (X @ w + b), 0.0)
-                q = dual_norms(w[None, :], norm)[0]
-                r = np.where(q > 0, m / q if q > 0 else np.inf, np.inf)
-                r = np.where(m == 0, 0.0, r)
-                # a point with score exactly 0 and y = -1 is correct but at distance 0
-                return r
+                q = float(dual_norms(w[None, :], norm)[0])
+                r = m / q if q > 0 else np.full_like(m, np.inf)
+                return np.where(m == 0, 0.0, r)
             z = X @ w.T + b
             diff, mask = _pair_weights(w, y)
             q = dual_norms(diff.reshape(-1, w.shape[1]), norm).reshape(diff.shape[:2])
