@@ -98,3 +98,64 @@ def test_main_returns_nonzero_on_failure():
         assert "FAIL" in buf.getvalue()
     finally:
         C.REGISTRY.pop("test.fails", None)
+
+
+# -- npfp.strategies: what the property-based claims draw from ------------------------
+from hypothesis import given, settings  # noqa: E402
+
+from npfp import strategies as nst  # noqa: E402
+from npfp.gradcheck import check_model_gradients, is_near_kink  # noqa: E402
+
+
+@settings(max_examples=15)
+@given(nst.models_and_data())
+def test_models_and_data_are_valid_and_away_from_kinks(case):
+    assert case.kind in nst.MODEL_KINDS
+    assert not is_near_kink(case.model, case.X)
+    case.model.check_labels(case.y, case.X.shape[0])
+    assert max(check_model_gradients(case.model, case.X, case.y).values()) < 1e-5
+
+
+@settings(max_examples=15)
+@given(nst.linear_problems(), nst.norms(include_l1=True), nst.eps_values(0.0, 1.0))
+def test_linear_problems_norms_eps(problem, norm, eps):
+    n, d = problem.X.shape
+    assert problem.w.shape == (d,) and problem.y.shape == (n,)
+    assert set(problem.y.tolist()) <= {-1.0, 1.0}
+    assert norm in ("l2", "linf", "l1") and 0.0 <= eps <= 1.0
+
+
+@settings(max_examples=10)
+@given(nst.shapes(2, 5, 1, 3).flatmap(lambda nd: nst.float_arrays(nd, -1.0, 1.0)))
+def test_float_arrays(X):
+    assert X.ndim == 2 and 2 <= X.shape[0] <= 5 and X.dtype == float
+    assert abs(X).max() <= 1.0
+
+
+def test_builders_are_deterministic_and_validate():
+    a = nst.make_model_case("patchcnn", 3, 4, 2, seed=5)
+    b = nst.make_model_case("patchcnn", 3, 4, 2, seed=5)
+    assert (a.X == b.X).all() and (a.model.params["W"] == b.model.params["W"]).all()
+    with pytest.raises(ValueError, match="kind"):
+        nst.make_model_case("resnet", 3, 4, 2, seed=0)
+    with pytest.raises(ValueError, match="kind"):
+        nst.models_and_data(kind="resnet")
+
+
+def test_strategies_without_hypothesis_raise_a_clear_import_error(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hypothesis.strategies", None)
+    with pytest.raises(ImportError, match=r"npfp\[test\]"):
+        nst.seeds()
+    nst.make_linear_problem(3, 2, seed=0)  # the builders need no hypothesis
+
+
+def test_property_claims_fall_back_to_numpy_without_hypothesis(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hypothesis", None)
+    monkeypatch.setitem(sys.modules, "hypothesis.strategies", None)
+    for c, r in C.run_claims(["engine.gradcheck", "engine.fgm-linear-exact"]):
+        assert r.status == "pass", (c.id, r)
+        assert "numpy" in r.detail
