@@ -40,22 +40,26 @@ def relu_grad(z):
     return (z > 0).astype(np.result_type(z, np.float32))
 
 
-def _power(x, q: float):
+def _power(x, q: float, inplace: bool = False):
     """x ** q for x >= 0; small integer q by repeated multiplication.
 
     ``np.power`` with a float exponent costs a libm call per element (about 100x a
     multiply); the smoothed ReLU's usual q = 3 and its derivative's q - 1 = 2 are
     integers, and on the patch CNN this power was the most expensive step.
+    ``inplace=True`` may overwrite x (a float array the caller owns).
     """
     x = np.asarray(x)
+    own = x if inplace and x.dtype.kind == "f" and x.ndim else None
     if x.dtype.kind == "f" and q in (2, 3, 4):
-        out = x * x
         if q == 3:
+            out = x * x
             out *= x
-        elif q == 4:
+            return out
+        out = np.multiply(x, x, out=own)
+        if q == 4:
             out *= out
         return out
-    return x ** q
+    return np.power(x, q, out=own)
 
 
 def _check_sigma_args(rho, q):
@@ -73,8 +77,12 @@ def smoothed_relu(z, rho: float = 1.0, q: float = 3.0):
     # sigma(z) = min(z+, rho)^q / (q rho^(q-1)) + (z - rho)+ : the first term is rho/q
     # for z >= rho, so the sum is z - (1 - 1/q) rho there -- the same function without a
     # select (np.where is several times slower than the arithmetic)
-    out = _power(np.clip(z, 0, rho), q) / (q * rho ** (q - 1))
-    out += np.maximum(z - rho, 0)
+    c = np.clip(z, 0, rho, out=np.empty(z.shape, np.result_type(z.dtype, np.float32)))
+    out = _power(c, q)
+    out /= q * rho ** (q - 1)
+    np.subtract(z, rho, out=c)          # c is spent: reuse its memory for (z - rho)+
+    np.maximum(c, 0, out=c)
+    out += c
     return out
 
 
@@ -82,7 +90,9 @@ def smoothed_relu_grad(z, rho: float = 1.0, q: float = 3.0):
     """sigma'(z) = 0 (z <= 0), (z/rho)^(q-1) (0 <= z <= rho), 1 (z >= rho)."""
     rho, q = _check_sigma_args(rho, q)
     z = np.asarray(z)
-    return _power(np.clip(z / rho, 0, 1), q - 1)
+    t = np.divide(z, rho, out=np.empty(z.shape, np.result_type(z.dtype, np.float32)))
+    np.clip(t, 0, 1, out=t)
+    return _power(t, q - 1, inplace=True)
 
 
 def relu_pow(z, q: float = 3.0):
