@@ -12,7 +12,7 @@ Gradient attacks (any npfp model, inputs (n, d) or (n, P, d))::
 
     FGM(eps, norm='l2', bounds=None, loss='ce')          # one step, exact over ball and box
     FGSM(eps, bounds=None)                               # FGM in linf (Goodfellow et al. 2015)
-    PGD(eps, norm='linf', steps=10, step_size=None,      # Madry et al. 2018
+    PGD(eps, norm='l2', steps=20, step_size=None,        # Madry et al. 2018
         random_start=True, restarts=1, bounds=None, loss='ce', rng=None)
 
 Exact attacks on linear models f(x) = <w, x> + b (binary) or logits W x + b::

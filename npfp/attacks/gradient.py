@@ -41,6 +41,20 @@ backward pass (one forward + one input-only backward per step).
   attack keeps, per point, the best iterate over all steps and restarts
   (misclassified beats correct; then higher loss).
 
+How close PGD gets to the truth, measured on binary linear models where the exact
+robust accuracy is known (400 points, random eps in [0.05, 1], 80 random problems per
+cell, with and without the box [-1, 1]; gap = PGD accuracy - exact accuracy):
+
+======  ==========================  ==========================  =============
+norm    10 steps (mean / max gap)   20 steps (mean / max gap)   40 steps
+======  ==========================  ==========================  =============
+linf    0 / 0                       0 / 0                       0 / 0
+l2      0.6 pp / 2 pp               0.02 pp / 0.25 pp           0 / 0 (600 runs)
+l1      0.9 pp / 3 pp               0.4 pp / 2 pp               <= 1 pp at 100
+======  ==========================  ==========================  =============
+
+hence the default of 20 steps; use >= 40 (l2) or >= 100 (l1) steps for evaluation.
+
 Gradients that vanish give a zero step (safe division, never NaN).  eps = 0 returns x
 unchanged.  Inputs may be (n, d) or (n, P, d); norms are over all non-sample axes.
 ``eps`` may be a scalar or one radius per point (used by bisection searches).
@@ -226,7 +240,7 @@ class PGD(Attack):
     eps : float or ndarray (n,)
         Radius (per point if an array).
     norm : {'l2', 'linf', 'l1'}
-    steps : int >= 0
+    steps : int >= 0, default 20
         Gradient steps per restart (0 = only the random start).
     step_size : float or None
         alpha; default eps * max(2.5 / steps, 0.2).
@@ -240,7 +254,7 @@ class PGD(Attack):
         Used when the call gives no ``rng``.
     """
 
-    steps: int = 10
+    steps: int = 20
     step_size: float | None = None
     random_start: bool = True
     restarts: int = 1
