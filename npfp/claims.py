@@ -452,6 +452,84 @@ def _claim_eps_zero(ctx):
 # Paper claims (call the paper packages; 'unavailable' until they exist)
 # =================================================================================
 
+# -- Feature purification (Allen-Zhu & Li 2020) ---------------------------------------
+# Thresholds are the library's documented targets (npfp.purification.experiment); the
+# paper's own numbers are quoted in each statement.
+_FP = "Allen-Zhu & Li 2020"
+
+
+def _purification(ctx):
+    _, cfg, res = ctx.experiment("purification")
+    return cfg, res.numbers
+
+
+def _fp_detail(cfg, n):
+    return f"d={cfg.d}, k={cfg.k}, m={cfg.m}, {n['norm']} tau={n['tau']:.3g}"
+
+
+@claim("purification.clean-accurate", paper=_FP,
+       statement="clean training reaches > 99% clean accuracy")
+def _claim_fp_clean(ctx):
+    cfg, n = _purification(ctx)
+    return at_least(n["clean_acc_clean_net"], 0.99, _fp_detail(cfg, n))
+
+
+@claim("purification.clean-non-robust", paper=_FP,
+       statement="the clean-trained network is non-robust at tau (paper: < 1%)")
+def _claim_fp_nonrobust(ctx):
+    cfg, n = _purification(ctx)
+    return at_most(n["robust_acc_clean_net"], 0.05, "robust accuracy under PGD, " + _fp_detail(cfg, n))
+
+
+@claim("purification.at-robust", paper=_FP,
+       statement="FGM adversarial training from the clean weights is robust at tau (paper: > 99%)")
+def _claim_fp_at(ctx):
+    cfg, n = _purification(ctx)
+    return at_least(n["robust_acc_fgm_at"], 0.90,
+                    f"robust accuracy under PGD (clean {n['clean_acc_fgm_at']:.3f}), " + _fp_detail(cfg, n))
+
+
+@claim("purification.purifies-neurons", paper=_FP,
+       statement="adversarial training purifies: ||beta_i w_i'|| > ||v_i|| for most neurons")
+def _claim_fp_purified(ctx):
+    cfg, n = _purification(ctx)
+    return at_least(n["purified_fraction"], 0.5, "fraction of neurons, " + _fp_detail(cfg, n))
+
+
+@claim("purification.far-from-init", paper=_FP,
+       statement="w_i and w_i' have nearly zero correlation with the init w_i^0")
+def _claim_fp_init(ctx):
+    cfg, n = _purification(ctx)
+    return at_most(max(n["median_cos_w_w0"], n["median_cos_wadv_w0"]), 0.2,
+                   f"max of median |cos(w, w0)| = {n['median_cos_w_w0']:.3f} and median "
+                   f"|cos(w', w0)| = {n['median_cos_wadv_w0']:.3f}")
+
+
+@claim("purification.mixtures-removed", paper=_FP,
+       statement="adversarial training removes the dense mixtures aligned with w*")
+def _claim_fp_mixtures(ctx):
+    cfg, n = _purification(ctx)
+    return at_least(n["mixture_alignment_drop"], 3.0,
+                    f"median |cos(mixture, w*)| clean / adversarial = "
+                    f"{n['median_mixture_alignment_clean']:.3f} / {n['median_mixture_alignment_adv']:.3f}")
+
+
+@claim("purification.linear-lower-bound", paper=_FP,
+       statement="the best linear classifier cannot be robust at tau")
+def _claim_fp_linear(ctx):
+    cfg, n = _purification(ctx)
+    v = n["lower_bound"]["best linear (exact)"]
+    return at_most(v["robust_acc"], 0.10, f"exact robust accuracy (clean {v['clean_acc']:.3f})")
+
+
+@claim("purification.low-rank-updates", paper=_FP,
+       statement="adversarial training through low-rank updates is as robust (paper v4)")
+def _claim_fp_lowrank(ctx):
+    cfg, n = _purification(ctx)
+    return at_least(n["lowrank_best_ratio_r_le_5"], 0.90,
+                    "best rank <= 5 robust accuracy / full-rank robust accuracy")
+
+
 # -- Feature averaging (B. Li, Pan, Lyu, J. Li 2024) --------------------------------
 _FA = "Li, Pan, Lyu, Li 2024"
 
