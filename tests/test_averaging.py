@@ -96,6 +96,23 @@ def test_derived_classifier_forward_and_gradients():
     assert np.any(F.params["W"] != 0)
 
 
+def test_derived_max_classifier():
+    rng = np.random.default_rng(1)
+    mc = multiclass_network(6, 4, h=2, init_scale=1.0, bias=True, rng=rng)
+    s = np.array([1.0, -1.0, 1.0, -1.0])
+    F = DerivedBinaryClassifier(mc, s, aggregate="max")
+    X = rng.standard_normal((6, 6))
+    y = np.array([1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
+    L = mc.decision_function(X)
+    np.testing.assert_allclose(F.decision_function(X), np.maximum(L[:, 0], L[:, 2]) - np.maximum(L[:, 1], L[:, 3]))
+    np.testing.assert_array_equal(F.predict(X), np.where(s[np.argmax(L, axis=1)] > 0, 1.0, -1.0))
+    for a, b in ((0, 2), (1, 3)):  # no near-tie of one side's logits, except both dead (flat)
+        assert np.all((np.abs(L[:, a] - L[:, b]) > 1e-3) | (np.maximum(L[:, a], L[:, b]) == 0))
+    assert check_model_gradients(F, X, y, wrt=["X"])["X"] < 1e-6
+    with pytest.raises(ValueError, match="aggregate"):
+        DerivedBinaryClassifier(mc, s, aggregate="mean")
+
+
 def test_derived_classifier_validation():
     mc = multiclass_network(3, 3, rng=0)
     with pytest.raises(ValueError, match="each side"):

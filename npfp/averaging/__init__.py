@@ -15,7 +15,8 @@ from .data import MultiClusterData, make_cluster_features
 from .learners import (DerivedBinaryClassifier, binary_network, multiclass_network, neuron_classes,
                        neuron_signs, train_binary, train_multiclass)
 from .measures import (averaged_feature_direction, cosine_block_summary, cosine_matrix,
-                       decoupled_feature_directions, group_equivalent_weights)
+                       decoupled_feature_directions, group_equivalent_weights,
+                       pairwise_feature_directions)
 from .reference import (fa_center_radius, fd_center_radius, feature_averaging_network,
                         feature_decoupling_network, orthogonal_relu_radius,
                         robust_accuracy_from_radii)
@@ -24,6 +25,6 @@ __all__ = ["MultiClusterData", "make_cluster_features", "DerivedBinaryClassifier
            "binary_network", "multiclass_network", "neuron_classes", "neuron_signs",
            "train_binary", "train_multiclass", "averaged_feature_direction",
            "cosine_block_summary", "cosine_matrix", "decoupled_feature_directions",
-           "group_equivalent_weights", "fa_center_radius", "fd_center_radius",
+           "group_equivalent_weights", "pairwise_feature_directions", "fa_center_radius", "fd_center_radius",
            "feature_averaging_network", "feature_decoupling_network",
            "orthogonal_relu_radius", "robust_accuracy_from_radii"]

@@ -83,11 +83,19 @@ class DerivedBinaryClassifier(Model):
         F(x) = \sum_{j \in J_+} f_j(x) - \sum_{j \in J_-} f_j(x) = \langle s, f(x)\rangle,
         \qquad s_j = \pm 1
 
-    Forward: the k-class logits, then the inner product with s.  Backward: the chain
-    rule through that inner product, :math:`\partial L/\partial f = (\partial L/\partial F)\, s^\top`,
-    then the k-class network's own backward pass.  The parameters are the base
-    network's (shared, not copied); nothing is trainable here -- F is *derived*, the
-    k-class network is what gets trained.
+    (``aggregate='sum'``, the paper's definition).  Forward: the k-class logits, then the
+    inner product with s.  Backward: the chain rule through that inner product,
+    :math:`\partial L/\partial f = (\partial L/\partial F)\, s^\top`, then the k-class
+    network's own backward pass.
+
+    ``aggregate='max'`` gives the library's variant
+    :math:`F_{\max}(x) = \max_{j \in J_+} f_j(x) - \max_{j \in J_-} f_j(x)`, whose sign is
+    "is the most likely cluster in :math:`J_+`?" (predict the cluster, then map it to its
+    class).  Its derivative routes :math:`\pm\partial L/\partial F` to the arg-max logit of
+    each side (a kink where two logits of one side tie).
+
+    The parameters are the base network's (shared, not copied); nothing is trainable
+    here -- F is *derived*, the k-class network is what gets trained.
 
     Parameters
     ----------
@@ -95,12 +103,13 @@ class DerivedBinaryClassifier(Model):
         A 'multiclass' npfp model with k logits.
     signs : array_like, shape (k,)
         s_j = +1 for j in J_+ and -1 for j in J_-.
+    aggregate : {'sum', 'max'}
     """
 
     task = "binary"
     trainable = ()
 
-    def __init__(self, base: Model, signs):
+    def __init__(self, base: Model, signs, aggregate: str = "sum"):
         super().__init__()
         if getattr(base, "task", None) != "multiclass":
             raise TypeError(f"base must be a multiclass npfp Model, got {type(base).__name__}")
@@ -109,8 +118,11 @@ class DerivedBinaryClassifier(Model):
             raise ValueError(f"signs must contain only -1 and +1, got {s}")
         if np.all(s == s[0]):
             raise ValueError("signs must put at least one class on each side")
+        if aggregate not in ("sum", "max"):
+            raise ValueError(f"aggregate must be 'sum' or 'max', got {aggregate!r}")
         self.base = base
         self.signs = s.astype(base.dtype)
+        self.aggregate = aggregate
         self.params = base.params  # shared: F always reflects the current base network
 
     @property
@@ -118,17 +130,30 @@ class DerivedBinaryClassifier(Model):
         return self.base.input_shape
 
     def forward(self, X):
-        logits, cache = self.base.forward(X)          # (n, k)
-        return logits @ self.signs, cache             # F(x) = <s, f(x)>
+        logits, cache = self.base.forward(X)              # (n, k)
+        if self.aggregate == "sum":
+            return logits @ self.signs, (cache, None)      # F(x) = <s, f(x)>
+        plus = np.where(self.signs > 0, logits, -np.inf)
+        minus = np.where(self.signs < 0, logits, -np.inf)
+        jp, jm = np.argmax(plus, axis=1), np.argmax(minus, axis=1)
+        rows = np.arange(logits.shape[0])
+        return logits[rows, jp] - logits[rows, jm], (cache, (jp, jm))
 
     def backward(self, dout, cache, param_grads: bool = True):
-        dlogits = np.outer(dout, self.signs)          # dL/df_j = dL/dF * s_j
-        grads, dX = self.base.backward(dlogits, cache, param_grads=param_grads)
+        base_cache, arg = cache
+        if arg is None:
+            dlogits = np.outer(dout, self.signs)          # dL/df_j = dL/dF * s_j
+        else:
+            jp, jm = arg
+            rows = np.arange(dout.shape[0])
+            dlogits = np.zeros((dout.shape[0], self.signs.size), dtype=self.signs.dtype)
+            dlogits[rows, jp] = dout                       # only the two arg-max logits move F
+            dlogits[rows, jm] = -dout
+        grads, dX = self.base.backward(dlogits, base_cache, param_grads=param_grads)
         return (grads if param_grads else {}), dX
 
     def copy(self):
-        base = self.base.copy()
-        return DerivedBinaryClassifier(base, self.signs)
+        return DerivedBinaryClassifier(self.base.copy(), self.signs, self.aggregate)
 
 
 def train_binary(X, y, *, m: int = 5, init_scale: float = 1e-5, lr: float = 1e-3,

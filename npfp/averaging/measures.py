@@ -13,6 +13,9 @@ r"""Measurements of Feature Averaging (Li, Pan, Lyu, Li 2024, Secs. 4-6).
   feature and raises every opposite one; it is the exact minimal attack on the
   bias-free f_FD at a centre ([derived], see :mod:`npfp.averaging.reference`), and
   needs the cluster label j.
+* :func:`pairwise_feature_directions` -- the per-point direction :math:`(\mu_l - \mu_j)/\sqrt{2d}`
+  towards the nearest centre of the other class (the cheapest way to reach the bisector
+  of two centres, radius :math:`\sqrt{d/2}` at a centre).
 * :func:`cosine_block_summary` -- the numbers the targets are stated in.
 """
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 from .._validation import check_array, check_int
 
 __all__ = ["cosine_matrix", "group_equivalent_weights", "averaged_feature_direction",
-           "decoupled_feature_directions", "cosine_block_summary"]
+           "decoupled_feature_directions", "pairwise_feature_directions", "cosine_block_summary"]
 
 
 def cosine_matrix(A, B) -> np.ndarray:
@@ -101,6 +104,24 @@ def decoupled_feature_directions(mu, J_plus, j) -> np.ndarray:
     C = (s[None, :] != s[j][:, None]).astype(mu.dtype)                     # opposite clusters
     C[np.arange(j.size), j] = -1.0
     V = C @ mu
+    return V / np.linalg.norm(V, axis=1, keepdims=True)
+
+
+def pairwise_feature_directions(mu, J_plus, j, X) -> np.ndarray:
+    r"""Per-point unit directions :math:`(\mu_l - \mu_j)/\|\mu_l - \mu_j\|`, shape (n, d).
+
+    j is each point's own cluster; l is the cluster of the other class whose feature has
+    the largest projection :math:`\langle \mu_l, x\rangle` (the closest opposite centre).
+    """
+    mu = check_array(mu, "mu", ndim=2)
+    X = check_array(X, "X", ndim=2)
+    k = mu.shape[0]
+    s = _signs(k, J_plus)
+    j = np.asarray(j)
+    if j.shape != (X.shape[0],) or not np.issubdtype(j.dtype, np.integer) or (j.size and (j.min() < 0 or j.max() >= k)):
+        raise ValueError(f"j must be integer cluster indices in [0, {k}), one per row of X")
+    P = np.where(s[None, :] != s[j][:, None], X @ mu.T, -np.inf)            # opposite clusters only
+    V = mu[np.argmax(P, axis=1)] - mu[j]
     return V / np.linalg.norm(V, axis=1, keepdims=True)
 
 
