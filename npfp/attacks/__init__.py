@@ -40,6 +40,7 @@ misclassified after the attack), ``loss_trace`` (restarts, steps + 1), ``max_nor
 Evaluation built on these lives in :mod:`npfp.evaluation`; adversarial training in
 :mod:`npfp.adversarial`.
 """
+from . import directional, gradient, linear, projections, result
 from .directional import FixedDirection, RandomNoise, fixed_direction_attack
 from .gradient import FGM, FGSM, PGD, Attack, loss_and_input_gradient
 from .linear import (LinearExact, linear_robust_accuracy, linear_robust_margin,
@@ -54,4 +55,6 @@ __all__ = [
     "minimal_linear_distance", "fixed_direction_attack", "FixedDirection", "RandomNoise",
     "norms", "dual_norms", "project_ball", "project_ball_box", "dual_maximizer",
     "random_in_ball",
+    # submodules (listed so the API reference renders their docstrings)
+    "linear", "gradient", "directional", "projections", "result",
 ]

@@ -45,13 +45,11 @@ How close PGD gets to the truth, measured on binary linear models where the exac
 robust accuracy is known (400 points, random eps in [0.05, 1], 80 random problems per
 cell, with and without the box [-1, 1]; gap = PGD accuracy - exact accuracy):
 
-======  ==========================  ==========================  =============
-norm    10 steps (mean / max gap)   20 steps (mean / max gap)   40 steps
-======  ==========================  ==========================  =============
-linf    0 / 0                       0 / 0                       0 / 0
-l2      0.6 pp / 2 pp               0.02 pp / 0.25 pp           0 / 0 (600 runs)
-l1      0.9 pp / 3 pp               0.4 pp / 2 pp               <= 1 pp at 100
-======  ==========================  ==========================  =============
+| norm | 10 steps (mean / max gap) | 20 steps (mean / max gap) | 40 steps |
+|------|---------------------------|---------------------------|----------|
+| linf | 0 / 0                     | 0 / 0                     | 0 / 0    |
+| l2   | 0.6 pp / 2 pp             | 0.02 pp / 0.25 pp         | 0 / 0 (600 runs) |
+| l1   | 0.9 pp / 3 pp             | 0.4 pp / 2 pp             | <= 1 pp at 100 steps |
 
 hence the default of 20 steps; use >= 40 (l2) or >= 100 (l1) steps for evaluation.
 
