@@ -280,3 +280,29 @@ def test_eps_zero_is_exact_noop():
     np.testing.assert_array_equal(res.x_adv, X)
     assert res.max_norm == 0.0
     assert norms(res.delta, "l1").max() == 0.0
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_multiclass_box_exact_against_dense_sampling(norm):
+    """d = 2: no sampled feasible point breaks a point the exact routine calls robust."""
+    rng = np.random.default_rng(7)
+    W = rng.standard_normal((3, 2))
+    b = rng.normal(size=3)
+    m = LinearModel(W, b)
+    X = rng.uniform(0, 1, (30, 2))
+    y = m.predict(X)
+    eps, bounds = 0.3, (0.0, 1.0)
+    res = linear_worst_case(m, X, y, eps, norm, bounds=bounds)
+    assert np.all(res.x_adv >= 0) and np.all(res.x_adv <= 1)
+    assert np.all(norms(res.delta, norm) <= eps * (1 + 1e-12))
+    # dense feasible samples: a fine grid of the square clipped to the ball and the box
+    g = np.linspace(-eps, eps, 161)
+    D = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
+    D = D[norms(D, norm) <= eps]
+    Xs = np.clip(X[:, None, :] + D[None], 0.0, 1.0)          # (n, S, 2), still feasible
+    broken_by_sampling = ((Xs @ W.T + b).argmax(axis=2) != y[:, None]).any(axis=1)
+    assert np.all(res.success | ~broken_by_sampling)          # exact finds every break
+    assert res.success.sum() > 0
+    acc_box = linear_robust_accuracy(m, X, y, eps, norm, bounds=bounds)
+    assert acc_box >= linear_robust_accuracy(m, X, y, eps, norm) - 1e-12
+    assert acc_box == pytest.approx(res.accuracy)
