@@ -336,11 +336,13 @@ def check_attack(model, X, y, attack, *, eps_grid=None, large_eps=None, tol: flo
     def acc_of(atk, Xa=X, ya=y):
         return float(np.mean(robust_mask(model, Xa, ya, [atk], rng=np.random.default_rng(seed))))
 
-    clean = accuracy(model, X, y)
+    clean_ok = model.predict(X) == y
+    clean = float(np.mean(clean_ok))
     rows = []
     res = attack(model, X, y, rng=np.random.default_rng(seed))
     x_adv = getattr(res, "x_adv", res)
-    acc_a = float(np.mean(model.predict(x_adv) == y))
+    # robust accuracy as everywhere else: clean-correct and still correct at x_adv
+    acc_a = float(np.mean(clean_ok & (model.predict(x_adv) == y)))
 
     # eps = 0 is an exact no-op
     r0 = _at_eps(attack, 0.0)(model, X, y, rng=np.random.default_rng(seed))

@@ -248,6 +248,8 @@ class PGD(Attack):
         Independent runs; per point the best iterate is kept.
     bounds : (lo, hi) or None
     loss : {'ce', 'margin'}
+        'ce' is the training loss (its gradient underflows to 0 for margins beyond
+        about 700, where the attack stalls); 'margin' never saturates.
     rng : Generator, int or None
         Used when the call gives no ``rng``.
     """
