@@ -1,0 +1,93 @@
+r"""The CGRO threat model: l2 perturbations of radius delta inside span(w*) on every patch.
+
+B. Li & Y. Li (arXiv 2306.01271, Sec. 4) let the adversary move each patch only along the
+true feature, :math:`\Delta_p = s_p\, w^*` with :math:`\sum_p s_p^2 \le \delta^2`: the
+attack can (nearly) erase the signal patch :math:`\alpha y w^*` when delta is close to
+alpha, but cannot touch the noise directions.
+
+We do not write a new attack for this.  :class:`SubspaceAttack` re-parametrises the
+perturbation by its coordinates S (n, P, k) in an orthonormal basis B (d, k) of the
+allowed subspace, wraps the model as a model of S (:class:`_SubspaceModel`: forward
+X + S B^T, backward dS = dX B) and runs any :mod:`npfp.attacks` attack (PGD, FGM, ...)
+on S from S = 0.  Because B has orthonormal columns, ||S B^T||_2 = ||S||_2, so an l2
+attack of radius delta on S is exactly an l2 attack of radius delta restricted to the
+subspace.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_array
+from ..attacks import AttackResult
+from ..attacks.projections import norms
+from ..nn.models import Model
+
+__all__ = ["SubspaceAttack"]
+
+
+class _SubspaceModel(Model):
+    """g(S) = f(X0 + S B^T) for fixed X0 (n, P, d) and basis B (d, k); S has shape (n, P, k)."""
+
+    def __init__(self, base: Model, X0: np.ndarray, B: np.ndarray):
+        super().__init__()
+        self.base, self.X0, self.B = base, X0, B
+        self.task, self.n_classes = base.task, base.n_classes
+        self.params = {"B": B}       # only for dtype; nothing is trainable
+
+    @property
+    def input_shape(self):
+        return (self.X0.shape[1], self.B.shape[1])
+
+    def check_labels(self, y, n=None, name="y"):
+        return self.base.check_labels(y, n, name)
+
+    def forward(self, S):
+        S = self._check_X(S)
+        if S.shape[0] != self.X0.shape[0]:
+            raise ValueError("the subspace model only evaluates perturbations of its own X")
+        return self.base.forward(self.X0 + S @ self.B.T)
+
+    def backward(self, dout, cache, param_grads: bool = False):
+        _, dX = self.base.backward(dout, cache, param_grads=False)
+        return {}, dX @ self.B
+
+
+class SubspaceAttack:
+    """Run ``attack`` on perturbations restricted to span(B) in every patch.
+
+    Parameters
+    ----------
+    attack : callable
+        An :mod:`npfp.attacks` attack, e.g. ``PGD(delta, 'l2', steps=10)``.
+    basis : ndarray (d,) or (d, k)
+        Orthonormal basis of the allowed subspace (one vector w* for CGRO).
+
+    Calling ``SubspaceAttack(attack, w_star)(model, X, y, rng=...)`` returns an
+    :class:`npfp.attacks.AttackResult` on X (x_adv = X + S B^T).
+    """
+
+    def __init__(self, attack, basis):
+        B = check_array(basis, "basis", ndim=(1, 2))
+        B = B[:, None] if B.ndim == 1 else B
+        if not np.allclose(B.T @ B, np.eye(B.shape[1]), atol=1e-8):
+            raise ValueError("basis must have orthonormal columns")
+        if not callable(attack):
+            raise TypeError(f"attack must be callable, got {type(attack).__name__}")
+        self.attack, self.B = attack, B
+
+    @property
+    def eps(self):
+        return getattr(self.attack, "eps", None)
+
+    def __call__(self, model, X, y, rng=None) -> AttackResult:
+        X = model._check_X(X)
+        sub = _SubspaceModel(model, X, self.B.astype(X.dtype))
+        S0 = np.zeros(X.shape[:-1] + (self.B.shape[1],), dtype=X.dtype)
+        res = self.attack(sub, S0, y, rng=rng)
+        delta = res.delta @ self.B.T
+        return AttackResult(x_adv=X + delta, delta=delta, success=res.success,
+                            loss_trace=res.loss_trace, max_norm=float(norms(delta, "l2").max())
+                            if X.shape[0] else 0.0, losses=res.losses, norm="l2")
+
+    def __repr__(self):
+        return f"SubspaceAttack({self.attack!r}, k={self.B.shape[1]})"

@@ -1,0 +1,62 @@
+r"""What the CGRO analysis tracks (B. Li & Y. Li, arXiv 2306.01271, Sec. 4-6).
+
+* **True-feature learning** U = sum_r <w_r, w*>^q (with the odd power sign(z)|z|^q):
+  the signal patch adds y alpha^q U to the output, so it is the signal's share of the
+  margin per unit alpha^q.
+* **Noise memorisation** of training sample i,
+  V_i = y_i sum_r sum_{p >= 2} sign(<w_r, xi_{i,p}>) |<w_r, xi_{i,p}>|^q:
+  the noise patches' share of the margin y_i f(X_i).  The paper's three phases: U grows
+  first (signal learning), then stalls while the V_i grow to Theta(1) (memorising the
+  noise of the training-adversarial examples), then both settle.
+* **Global flatness** E_x max_{||xi||_inf <= delta_f} ||grad_x L(x + xi)||_1
+  (the paper's Sec. 6 measure of the loss landscape around the data, which tracks the
+  robust generalisation gap).  The inner max is not computed exactly: we evaluate
+  ||grad_x L||_1 at the clean point and at the point found by a PGD l_inf ascent *on
+  the loss* of radius delta_f (:class:`npfp.attacks.PGD`), and keep the larger, a lower
+  bound on the max (the loss-ascent point is where the gradient is typically largest).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..attacks import PGD, loss_and_input_gradient
+from .data import CGROData
+
+__all__ = ["true_feature_learning", "noise_memorisation", "margin_shares", "global_flatness"]
+
+
+def _odd(z, q):
+    return np.sign(z) * np.abs(z) ** q
+
+
+def true_feature_learning(model, data: CGROData) -> float:
+    """U = sum_r sign(<w_r, w*>) |<w_r, w*>|^q."""
+    return float(np.sum(_odd(model.params["W"] @ data.w_star, model.q)))
+
+
+def noise_memorisation(model, X, y) -> np.ndarray:
+    """V_i = y_i sum_r sum_{p >= 2} sign(<w_r, X_{i,p}>) |<w_r, X_{i,p}>|^q, shape (n,)."""
+    z = model.preactivations(X)[:, 1:]                 # (n, P-1, m), noise patches only
+    return np.asarray(y) * _odd(z, model.q).sum(axis=(1, 2))
+
+
+def margin_shares(model, X, y, data: CGROData):
+    """(signal share y alpha^q U per sample, noise share V_i): y f(X) is their sum."""
+    s = data.alpha ** model.q * true_feature_learning(model, data) * np.ones(len(y))
+    return s, noise_memorisation(model, X, y)
+
+
+def global_flatness(model, X, y, delta_f: float, *, steps: int = 5, rng=None) -> float:
+    r"""Estimate E_x max_{||xi||_inf <= delta_f} ||grad_x L(x + xi)||_1.
+
+    Per point the larger of ||grad_x L||_1 at x and at a PGD l_inf loss-ascent point of
+    radius delta_f (``steps`` steps); the mean over points.  A lower bound on the max.
+    """
+    _, _, g0 = loss_and_input_gradient(model, X, y)
+    if delta_f == 0:
+        return float(np.mean(np.abs(g0).reshape(len(X), -1).sum(axis=1)))
+    res = PGD(delta_f, "linf", steps=steps, rng=rng)(model, X, y)
+    _, _, g1 = loss_and_input_gradient(model, res.x_adv, y)
+    l1 = np.maximum(np.abs(g0).reshape(len(X), -1).sum(axis=1),
+                    np.abs(g1).reshape(len(X), -1).sum(axis=1))
+    return float(np.mean(l1))
