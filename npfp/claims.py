@@ -631,3 +631,34 @@ def _claim_fstar_robust(ctx):
     return at_least(min(pgd_acc, cert), 1.0 - 1e-9,
                     f"min(PGD robust accuracy at 0.99 eps = {pgd_acc:.3f}, min certified radius / "
                     f"eps = {cert:.3f}) on the {len(X)} support points")
+
+
+def _expressivity(ctx):
+    _, cfg, res = ctx.experiment("expressivity")
+    return cfg, res, res.targets
+
+
+@claim("expressivity.robust-training-easy", paper=_EXP,
+       statement="a network of modest width fits the training set robustly (robust train >= 99%)")
+def _claim_exp_fit(ctx):
+    cfg, res, t = _expressivity(ctx)
+    w = t["width_first_fit"]
+    return at_most(float("inf") if w is None else w, 512,
+                   f"first width with robust training accuracy >= 99% (d={cfg.d}, N={cfg.n_train})")
+
+
+@claim("expressivity.robust-gap", paper=_EXP,
+       statement="robust test error stays high at every width once training is robust")
+def _claim_exp_gap(ctx):
+    cfg, res, t = _expressivity(ctx)
+    g = t["gap_min_after_fit"]
+    return at_least(float("nan") if g is None else g, 0.30,
+                    "min over widths >= the fitting one of robust train - robust test accuracy")
+
+
+@claim("expressivity.gap-grows-with-d", paper=_EXP,
+       statement="the robust generalization gap grows with the dimension d")
+def _claim_exp_dim(ctx):
+    cfg, res, t = _expressivity(ctx)
+    return at_least(t["gap_increase_over_d"], 0.30,
+                    "gap at the largest d minus gap at the smallest d")
