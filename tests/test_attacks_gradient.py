@@ -286,3 +286,28 @@ def test_bad_attack_inputs():
         PGD(0.1)(net, X, y, rng="seed")
     with pytest.raises(ValueError, match="do not broadcast"):
         PGD(0.1, bounds=(np.zeros(2), np.ones(2)))(net, X, y)
+
+
+def test_l1_box_projection_matches_bisection_reference():
+    """The sorted-breakpoint l1-ball-box projection equals a 200-step bisection on the threshold."""
+    rng = np.random.default_rng(3)
+    n, D = 400, 9
+    x = rng.uniform(0, 1, (n, D))
+    x[rng.uniform(size=(n, D)) < 0.2] = 1.0            # points on the box faces
+    v = rng.standard_normal((n, D)) * 2
+    v[rng.uniform(size=(n, D)) < 0.1] = 0.0
+    eps = rng.uniform(0, 3, n)
+    lo, hi = -x, 1 - x
+
+    def f(mu):
+        return np.clip(np.sign(v) * np.maximum(np.abs(v) - mu, 0.0), lo, hi)
+
+    a, b = np.zeros((n, 1)), np.abs(v).max(axis=1, keepdims=True)
+    for _ in range(200):
+        mid = (a + b) / 2
+        big = np.abs(f(mid)).sum(axis=1, keepdims=True) > eps[:, None]
+        a, b = np.where(big, mid, a), np.where(big, b, mid)
+    inside = np.abs(f(0.0)).sum(axis=1, keepdims=True) <= eps[:, None]
+    ref = np.where(inside, f(0.0), f(b))
+    p = project_ball_box(v, eps, "l1", (lo, hi))
+    np.testing.assert_allclose(p, ref, atol=1e-12)

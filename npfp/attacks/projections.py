@@ -221,28 +221,46 @@ def _shrink_into_ball(delta: np.ndarray, eps, norm: str) -> np.ndarray:
     return delta * scale
 
 
-def _project_l1_box(v, lo, hi, eps, iters: int = 64):
-    r"""Projection onto {||delta||_1 <= eps} intersected with [lo, hi] (lo <= 0 <= hi).
+def _project_l1_box(v, lo, hi, eps):
+    r"""Projection onto {||delta||_1 <= eps} intersected with [lo, hi] (lo <= 0 <= hi), exact.
 
-    KKT: :math:`\delta_j = \mathrm{clip}(\mathrm{sign}(v_j)\max(|v_j| - \mu, 0), lo_j, hi_j)`
-    with :math:`\mu \ge 0` the smallest value making the l1 norm <= eps; the norm is
-    non-increasing in :math:`\mu`, so :math:`\mu` is found by bisection.
+    KKT: :math:`\delta_j = \mathrm{sign}(v_j)\min((|v_j| - \mu)_+, c_j)` with the room
+    :math:`c_j` (hi_j if v_j > 0, -lo_j if v_j < 0) and the smallest :math:`\mu \ge 0`
+    with :math:`S(\mu) = \sum_j \min((|v_j| - \mu)_+, c_j) \le \epsilon`.  S is
+    continuous, non-increasing and piecewise linear with breakpoints :math:`|v_j| - c_j`
+    (coordinate j leaves its bound) and :math:`|v_j|` (it reaches 0); sorting the 2D
+    breakpoints and accumulating (constant part, active sum, active count) gives S at
+    every breakpoint, and :math:`\mu` solves the linear piece where S crosses eps.
     """
-    n = v.shape[0]
-    e = _col(eps, n, v.dtype)
-
-    def delta_of(mu):
-        return np.clip(np.sign(v) * np.maximum(np.abs(v) - mu, 0.0), lo, hi)
-
-    d0 = delta_of(0.0)
-    inside = np.abs(d0).sum(axis=1, keepdims=True) <= e
-    a, b = np.zeros((n, 1), v.dtype), np.max(np.abs(v), axis=1, keepdims=True)
-    for _ in range(iters):
-        mid = 0.5 * (a + b)
-        too_big = np.abs(delta_of(mid)).sum(axis=1, keepdims=True) > e
-        a = np.where(too_big, mid, a)
-        b = np.where(too_big, b, mid)
-    out = np.where(inside, d0, delta_of(b))
+    n, D = v.shape
+    e = _col(eps, n, v.dtype)[:, 0]
+    a = np.abs(v)
+    c = np.where(v > 0, hi, np.where(v < 0, -lo, 0.0))
+    a = np.where(v != 0, a, 0.0)
+    # events: at a - c a term turns from the constant c into a - mu; at a it becomes 0
+    # (ties need no care: S is continuous, so its value at a breakpoint does not depend
+    # on the order in which tied events are applied)
+    pos = np.concatenate([a - c, a], axis=1)                        # (n, 2D)
+    order = np.argsort(pos, axis=1)
+    pos = np.take_along_axis(pos, order, axis=1)
+    first = order < D                                              # a "leaves its bound" event
+    j = order % D
+    a_s = np.take_along_axis(a, j, axis=1)
+    c_s = np.take_along_axis(c, j, axis=1)
+    k = np.cumsum(np.where(first, 1.0, -1.0), axis=1)
+    A = np.cumsum(np.where(first, a_s, -a_s), axis=1)
+    C = c.sum(axis=1, keepdims=True) - np.cumsum(np.where(first, c_s, 0.0), axis=1)
+    S = C + A - k * pos                                            # S at each breakpoint
+    t = np.argmax(S <= e[:, None], axis=1)                         # first crossing (exists: S_end = 0)
+    rows = np.arange(n)
+    tp = np.maximum(t - 1, 0)
+    kp, Ap, Cp = k[rows, tp], A[rows, tp], C[rows, tp]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mu = np.where(kp > 0, (Cp + Ap - e) / np.where(kp > 0, kp, 1.0), pos[rows, t])
+    mu = np.clip(mu, np.where(t > 0, pos[rows, tp], -np.inf), pos[rows, t])
+    mu = np.where(t > 0, mu, -np.inf)      # S <= eps before every breakpoint: no threshold
+    mu = np.maximum(mu, 0.0)[:, None]
+    out = np.sign(v) * np.minimum(np.maximum(a - mu, 0.0), c)
     return _shrink_into_ball(out, eps, "l1")
 
 
@@ -252,7 +270,7 @@ def project_ball_box(v: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
     ``limits = (lo_d, hi_d)`` are the limits on delta from :func:`box_limits` (or None).
     linf: coordinate-wise clip to [max(-eps, lo_d), min(eps, hi_d)] (exact, the set is a
     box).  l2: clip(t v, lo_d, hi_d) with t from :func:`clip_scale_l2` (t_max = 1).
-    l1: soft-threshold-and-clip with the threshold found by bisection.
+    l1: soft-threshold-and-clip with the exact threshold from sorted breakpoints.
     """
     if limits is None:
         return project_ball(v, eps, norm)
