@@ -75,6 +75,14 @@ def test_every_cited_name_is_importable():
     assert not missing, "names cited in docs/ that do not exist:\n" + "\n".join(missing)
 
 
+def test_paper_pages_map_the_paper_to_the_code():
+    """Each docs/papers/*.md page has a table whose rows cite npfp functions."""
+    papers = [p for p in PAGES if os.sep + "papers" + os.sep in p]
+    for page in papers:
+        rows = [ln for ln in read(page).splitlines() if ln.startswith("|") and NAME.search(ln)]
+        assert len(rows) >= 3, f"{rel(page)}: no definition/claim -> function table"
+
+
 def test_relative_links_and_tutorial_paths_exist():
     broken = []
     for page in PAGES:
