@@ -1,7 +1,8 @@
 """Optimisers and learning-rate schedules.
 
 :class:`SGD` implements (minibatch or full-batch) gradient descent with optional heavy-ball
-momentum and decoupled-free L2 weight decay::
+momentum and (coupled) L2 weight decay, i.e. the penalty (wd/2) ||theta||^2 added to
+the loss, so its gradient joins the momentum buffer (not decoupled as in AdamW)::
 
     g   = grad + weight_decay * theta
     v   = momentum * v + g
