@@ -54,7 +54,7 @@ from ..training import Progress, fit
 from .data import HardInstance, ManifoldHardInstance
 from .robust_classifier import DistanceRatioClassifier, robust_accuracy_bounds
 
-__all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save",
+__all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save", "plot", "plot_width_needed",
            "train_robust_net", "evaluate_net", "n_parameters"]
 
 
@@ -487,6 +487,32 @@ def plot(result: Result, path: str) -> str:
     return path
 
 
+def plot_width_needed(result: Result, path: str) -> str:
+    """Width needed for robust accuracy >= target on the whole support vs to memorise N points."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sup, c = result.support, result.config
+    cap = sup["widths"][-1]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for key, label, mk in (("width_needed_support", "whole support (robust generalization)", "o-"),
+                           ("width_needed_memorise", f"N = {sup['memorise_n'][-1]} points (robust training)", "s-")):
+        vals = np.array([2 * cap if a is None else a for a in sup[key]], dtype=float)
+        ax.semilogy(sup["dims"], vals, mk, label=label)
+        for d, a, v in zip(sup["dims"], sup[key], vals):
+            if a is None:
+                ax.annotate(f"> {cap}", (d, v), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.semilogy(sup["dims"], sup["n_cells"], "k:", label="support size M = (K+1)^(d-1)")
+    ax.set(xlabel="dimension d", ylabel=f"width for robust acc >= {c.target_acc:.0%}",
+           title="size needed: exponential vs flat")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def save(result: Result, outdir: str) -> list:
     """JSON of the numbers, NPZ of the support-accuracy matrices, one PNG; returns the paths."""
     os.makedirs(outdir, exist_ok=True)
@@ -500,4 +526,5 @@ def save(result: Result, outdir: str) -> list:
                       "robust_acc_support": r.support["robust_acc_support"],
                       "robust_acc_memorise": r.support["robust_acc_memorise"]},
                      os.path.join(outdir, "expressivity.npz")),
-            plot(r, os.path.join(outdir, "expressivity.png"))]
+            plot(r, os.path.join(outdir, "expressivity.png")),
+            plot_width_needed(r, os.path.join(outdir, "width_needed.png"))]
