@@ -37,8 +37,19 @@ Result: :class:`AttackResult` with ``x_adv``, ``delta``, ``success`` (per point:
 misclassified after the attack), ``loss_trace`` (restarts, steps + 1), ``max_norm``,
 ``losses``, and the ``accuracy`` property.
 
-Evaluation built on these lives in :mod:`npfp.evaluation`; adversarial training in
-:mod:`npfp.adversarial`.
+Evaluation built on these (:mod:`npfp.evaluation`) and adversarial training
+(:mod:`npfp.adversarial`)::
+
+    accuracy(model, X, y); robust_accuracy(model, X, y, [attack, ...], rng=None)
+    accuracy_vs_radius(model, X, y, attack, eps_grid) -> RadiusCurve; plot_accuracy_vs_radius
+    minimal_radius(model, X, y, attack, eps_max=..., iters=20) -> (n,)
+    check_attack(model, X, y, PGD(...)) -> AttackReport   (print it; .passed)
+    adversarial_training(model, X, y, attack=PGD(...), epochs=..., lr=..., clean_fraction=0,
+                         init=None, eval_attack=None, X_eval=None, y_eval=None, rng=None)
+
+How far to trust the numbers: on linear models FGM/FGSM equal the exact worst case,
+PGD (linf any steps; l2 >= 20 steps) matches the exact robust accuracy, l1 PGD needs
+~100 steps (see :mod:`npfp.attacks.gradient` for the measured table).
 """
 from . import directional, gradient, linear, projections, result
 from .directional import FixedDirection, RandomNoise, fixed_direction_attack
