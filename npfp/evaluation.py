@@ -182,7 +182,7 @@ def accuracy_vs_radius(model, X, y, attack, eps_grid, *, rng=None, label: str = 
 
 def plot_accuracy_vs_radius(curves, path: str, *, reference_lines=None, title: str = "",
                             xlabel: str = r"radius $\epsilon$", envelope: bool = False) -> str:
-    """Save accuracy-vs-radius curves as a PNG (matplotlib Agg); returns the path.
+    """Save accuracy-vs-radius curves as a PNG (matplotlib Agg canvas, no pyplot); returns the path.
 
     Parameters
     ----------
@@ -194,12 +194,11 @@ def plot_accuracy_vs_radius(curves, path: str, *, reference_lines=None, title: s
     envelope : bool
         Plot the monotone envelope instead of the raw accuracies.
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure   # no pyplot: never touches the global backend
 
     curves = [curves] if isinstance(curves, RadiusCurve) else list(curves)
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.subplots()
     for c in curves:
         ax.plot(c.eps, c.envelope if envelope else c.accuracy, marker="o", ms=3,
                 label=c.label or None)
@@ -216,8 +215,7 @@ def plot_accuracy_vs_radius(curves, path: str, *, reference_lines=None, title: s
     if any(c.label for c in curves) or isinstance(reference_lines, dict):
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    fig.savefig(path, dpi=120)      # rendered by the Agg canvas
     return path
 
 
