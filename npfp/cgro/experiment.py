@@ -68,8 +68,7 @@ class Config:
 
 def quick_config() -> Config:
     """A reduced configuration (seconds) for tests, tutorials and ``--quick``."""
-    return Config(d=120, n_train=40, n_test=100, m=10, epochs=40, train_steps=3, eval_steps=10,
-                  eval_every=4)
+    return Config(n_train=80, n_test=100, epochs=60, train_steps=3, eval_steps=10, eval_every=4)
 
 
 @dataclass(frozen=True)
