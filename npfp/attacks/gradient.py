@@ -211,20 +211,26 @@ class FGSM(FGM):
             raise ValueError(f"FGSM is the linf attack; got norm={self.norm!r} (use FGM for l2/l1)")
 
 
-def _steepest_step(g: np.ndarray, alpha, norm: str) -> np.ndarray:
+def _steepest_step(g: np.ndarray, alpha, norm: str, free=None) -> np.ndarray:
     """Ascent step of size alpha for ``norm`` (rows of g flattened); zero rows stay zero.
 
-    l2: alpha g/||g||_2; linf: alpha sign(g); l1: alpha g/||g||_inf, a Euclidean
+    linf: alpha sign(g); l2: alpha g/||g||_2; l1: alpha g/||g||_inf, a Euclidean
     projected-gradient step whose largest coordinate moves by alpha.  (The l1 steepest
     ascent direction, a single signed coordinate, or a sparse sign step are not used:
     after projection their fixed points need not be maximisers, while a projected
     *gradient* step is stationary exactly at the KKT points of the linearised problem.)
+
+    ``free`` (bool, like g) marks the coordinates not pinned at a box face in the ascent
+    direction; the l2 / l1 normalisation uses only those, so pinned coordinates (which
+    the projection puts back on their face) do not eat the step length.  The step is
+    still a positive multiple of g, so the fixed points are unchanged.
     """
-    if norm != "l1":
-        return dual_maximizer(g, alpha, norm)
-    gmax = np.max(np.abs(g), axis=1, keepdims=True)
+    if norm == "linf":
+        return dual_maximizer(g, alpha, "linf")
+    gf = g if free is None else np.where(free, g, 0.0)
+    scale = norms(gf, "l2" if norm == "l2" else "linf")[:, None]
     al = np.broadcast_to(np.asarray(alpha, dtype=g.dtype), (g.shape[0],)).reshape(-1, 1)
-    return al * g / np.where(gmax > 0, gmax, 1.0)
+    return np.where(scale > 0, al * g / np.where(scale > 0, scale, 1.0), 0.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,11 +318,9 @@ class PGD(Attack):
                 if t == self.steps:
                     break
                 g = flatten(g)
-                if limits is not None:
-                    # coordinates pinned at a box face in the ascent direction cannot move;
-                    # leaving them out keeps the (normalised / sparse) step useful
-                    g = np.where(((g > 0) & (delta >= limits[1])) | ((g < 0) & (delta <= limits[0])),
-                                 0.0, g)
-                step = _steepest_step(g, alpha, self.norm)
+                free = None
+                if limits is not None:    # pinned: at a box face, gradient pointing out
+                    free = ~(((g > 0) & (delta >= limits[1])) | ((g < 0) & (delta <= limits[0])))
+                step = _steepest_step(g, alpha, self.norm, free)
                 delta = project_ball_box(delta + step, eps, self.norm, limits).astype(X.dtype, copy=False)
         return self._finish(X, best_delta, model, y, trace)
