@@ -179,10 +179,14 @@ class DistanceRatioClassifier(Model):
         return r
 
 
-def _bisector_radius(X, S, T, block: int = 256) -> np.ndarray:
-    """min_t max_s (||x-t||^2 - ||x-s||^2) / (2 ||s-t||), clipped at 0; blockwise over X."""
+def _bisector_radius(X, S, T, max_elements: int = 2_000_000) -> np.ndarray:
+    """min_t max_s (||x-t||^2 - ||x-s||^2) / (2 ||s-t||), clipped at 0.
+
+    Blockwise over X so that the (block, |S|, |T|) array stays below ``max_elements``.
+    """
     DST = pairwise_distances(S, T)                      # (|S|, |T|) > 0
     out = np.empty(X.shape[0])
+    block = max(1, max_elements // DST.size)
     for start in range(0, X.shape[0], block):
         Xb = X[start:start + block]
         Dxs2 = pairwise_distances(Xb, S) ** 2           # (nb, |S|)
