@@ -32,11 +32,11 @@ from .._validation import check_int, check_nonnegative, check_norm, check_positi
 from ..attacks import FGM, PGD, linear_robust_accuracy
 from ..experiments import claim_row, format_table, save_json, save_npz
 from ..nn import LinearModel
-from ..optim import SGD
+from ..optim import SGD, cosine
 from ..training import Progress, fit
 from .data import SparseCodingData
 from .learner import NormTiedBias, make_attack, make_network, train_adversarial, train_clean
-from .lower_bound import NTKModel, PolynomialKernelModel, best_linear_classifier
+from .lower_bound import NTKModel, PolynomialKernelModel, SmoothedNTK, best_linear_classifier
 from .lowrank import LowRankUpdateNet
 from .measures import (effective_rank, init_correlation, mixture_statistics,
                        purification_decomposition, purified_fraction, row_cosines,
@@ -62,7 +62,7 @@ class Config:
     m: int = 512
     n_train: int = 8000
     n_test: int = 1000
-    n_curve: int = 300
+    n_curve: int = 200
     seed: int = 0
     init_scale: float = 1e-3
     kappa: float = 0.4
@@ -76,14 +76,15 @@ class Config:
     at_epochs: int = 20
     at_lr: float = 3.0
     pgd_at: bool = True
-    pgd_at_epochs: int = 10
+    pgd_at_epochs: int = 8
     pgd_train_steps: int = 5
     eval_steps: int = 20
     eval_restarts: int = 2
-    lower_bound_epochs: int = 30
+    lower_bound_epochs: int = 20
     poly_degree: int = 3
     poly_support: int = 1000
-    ranks: tuple = (1, 2, 5)
+    ranks: tuple = (1, 5)
+    lowrank_lr: float = 0.5
     curve_radii: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
     def __post_init__(self):
@@ -116,6 +117,7 @@ class Config:
         check_int(self.eval_steps, "eval_steps", minimum=1)
         check_int(self.eval_restarts, "eval_restarts", minimum=1)
         check_int(self.lower_bound_epochs, "lower_bound_epochs", minimum=0)
+        check_positive(self.lowrank_lr, "lowrank_lr")
         check_int(self.poly_degree, "poly_degree", minimum=1)
         check_int(self.poly_support, "poly_support", minimum=1)
         for r in self.ranks:
@@ -150,16 +152,25 @@ def strict_robust_accuracy(model, X, y, eps, norm, *, steps=20, restarts=2, rng=
     r"""Robust accuracy at radius eps: y f(x) > 0 and y f(x + delta) > 0 for the PGD point.
 
     Linear models are evaluated exactly (dual norm, :func:`npfp.attacks.linear_robust_accuracy`);
-    everything else with :class:`npfp.attacks.PGD` on the margin loss -y f(x) (never saturates;
-    ``steps`` steps, ``restarts``
-    random restarts, per-point worst case) -- an upper bound on the true robust accuracy.
+    everything else with :class:`npfp.attacks.PGD` on the margin loss -y f(x) (it never
+    saturates, unlike the logistic loss on very confident points), ``steps`` steps,
+    ``restarts`` random restarts, per-point worst case; NTK models additionally by transfer
+    from :class:`~npfp.purification.lower_bound.SmoothedNTK` surrogates.  An upper bound
+    on the true robust accuracy.
     """
     if eps == 0:
         return strict_accuracy(model, X, y)
     if isinstance(model, LinearModel):
         return linear_robust_accuracy(model, X, y, eps, norm)
-    res = PGD(eps, norm, steps=steps, restarts=restarts, loss="margin")(model, X, y, rng=rng)
-    ok = (y * model.decision_function(X) > 0) & (y * model.decision_function(res.x_adv) > 0)
+    pgd = PGD(eps, norm, steps=steps, restarts=restarts, loss="margin")
+    ok = y * model.decision_function(X) > 0
+    ok &= y * model.decision_function(pgd(model, X, y, rng=rng).x_adv) > 0
+    if isinstance(model, NTKModel):
+        # the NTK is discontinuous at its frozen gates: add transfer attacks from smoothed
+        # surrogates (gate width T = 0.1 and 1 times the mean bias), per-point worst case
+        for t in (0.1, 1.0):
+            sur = SmoothedNTK(model, t * float(np.mean(model.b0)) + 1e-300)
+            ok &= y * model.decision_function(pgd(sur, X, y, rng=rng).x_adv) > 0
     return float(np.mean(ok))
 
 
@@ -279,11 +290,14 @@ def run(config: Config = Config(), progress=None) -> Result:
     lin_a = _train_linear(X, y, cfg.lower_bound_epochs, 0.5, cfg.batch_size, rng, attack=lb_attack)
     S = X[:cfg.poly_support]
     poly_c = PolynomialKernelModel(S, degree=cfg.poly_degree)
-    fit(poly_c, X[:cfg.poly_support], y[:cfg.poly_support], epochs=cfg.lower_bound_epochs,
-        optimizer=SGD(2.0), batch_size=100, rng=rng, progress=False)
+    # the kernel parametrisation is stiff (a step on alpha moves f by ~S x K^2): a
+    # cosine-decayed rate settles it; 30 epochs over the (small) support set
+    fit(poly_c, X[:cfg.poly_support], y[:cfg.poly_support], epochs=30,
+        optimizer=SGD(0.5, schedule=cosine(30)), batch_size=100, rng=rng, progress=False)
     poly_a = poly_c.copy()
-    fit(poly_a, X[:cfg.poly_support], y[:cfg.poly_support], epochs=cfg.lower_bound_epochs,
-        optimizer=SGD(2.0), batch_size=100, rng=rng, attack=lb_attack, progress=False)
+    fit(poly_a, X[:cfg.poly_support], y[:cfg.poly_support], epochs=30,
+        optimizer=SGD(0.5, schedule=cosine(30)), batch_size=100, rng=rng, attack=lb_attack,
+        progress=False)
     ntk_c = NTKModel.from_network(ntk_base, X_ref=X[:1000])
     fit(ntk_c, X, y, epochs=cfg.lower_bound_epochs, optimizer=SGD(cfg.lr), batch_size=cfg.batch_size,
         rng=rng, progress=False)
@@ -303,11 +317,20 @@ def run(config: Config = Config(), progress=None) -> Result:
     sv = update_singular_values(W, W_adv)
     nums["update_effective_rank_90"] = effective_rank(sv, 0.9)
     nums["update_top5_energy"] = float(np.sum(sv[:5] ** 2) / max(np.sum(sv ** 2), 1e-300))
+    # diagnostic: keep only the top-r singular directions of the full FGM-AT update
+    U_, s_, Vt_ = np.linalg.svd(W_adv - W, full_matrices=False)
+    truncated = {}
+    for r in cfg.ranks:
+        t_net = net.copy()
+        t_net.params["W"] = W + (U_[:, :r] * s_[:r]) @ Vt_[:r]
+        NormTiedBias(cfg.kappa).apply(t_net, cfg.kappa)
+        truncated[int(r)] = {"clean_acc": strict_accuracy(t_net, Xt, yt), "robust_acc": racc(t_net)}
+    nums["truncated_update"] = truncated
     lowrank = {}
     for r in cfg.ranks:
         lr_model = LowRankUpdateNet(net, r, init_scale=1.0, kappa=cfg.kappa, rng=rng)
         train_adversarial(net, X, y, attack=FGM(tau, norm), kappa=cfg.kappa, epochs=cfg.at_epochs,
-                          lr=cfg.at_lr, batch_size=cfg.batch_size, rng=rng, progress=False,
+                          lr=cfg.lowrank_lr, batch_size=cfg.batch_size, rng=rng, progress=False,
                           model=lr_model)
         full = lr_model.to_network()
         lowrank[int(r)] = {"clean_acc": strict_accuracy(full, Xt, yt), "robust_acc": racc(full)}
@@ -370,8 +393,10 @@ def claims(result: Result) -> list:
                               f"{pct(v['robust_acc'])} ({pct(v['clean_acc'])})",
                               "<= 10% (clean >= 95%)", v["robust_acc"] <= 0.10 and v["clean_acc"] >= 0.95))
     for r, v in n["lowrank"].items():
-        rows.append(claim_row(f"6. rank-{r} AT: robust acc", "low rank suffices", pct(v["robust_acc"]),
-                              "(table)", True))
+        tr = n["truncated_update"][r]["robust_acc"]
+        rows.append(claim_row(f"6. rank-{r} AT: robust acc (clean)", "low rank suffices",
+                              f"{pct(v['robust_acc'])} ({pct(v['clean_acc'])}); top-{r} SVD of "
+                              f"full update: {pct(tr)}", "(measured)", True))
     rows.append(claim_row("6. best rank<=5 / full AT robust acc", "low rank suffices",
                           f"{n['lowrank_best_ratio_r_le_5']:.2f}", ">= 0.90",
                           n["lowrank_best_ratio_r_le_5"] >= 0.90))

@@ -31,7 +31,8 @@ from .._validation import check_array, check_int, check_nonnegative, check_posit
 from ..nn import LinearModel, SymmetricReLUNet
 from ..nn.models import Model
 
-__all__ = ["best_linear_classifier", "linear_robust_radius", "PolynomialKernelModel", "NTKModel"]
+__all__ = ["best_linear_classifier", "linear_robust_radius", "PolynomialKernelModel", "NTKModel",
+           "SmoothedNTK"]
 
 
 def best_linear_classifier(data) -> LinearModel:
@@ -196,3 +197,54 @@ class NTKModel(Model):
         grads = {"W": A.T @ X} if param_grads else {}
         return grads, dX
 
+
+
+class SmoothedNTK(Model):
+    r"""A smooth surrogate of an :class:`NTKModel`, used only to *attack* it.
+
+    The NTK's frozen gates make it discontinuous in x wherever :math:`|u_i^0| = b_i`
+    (for W != W^0 the gated term jumps), and a gradient attack sees none of those jumps
+    (gradient masking).  The surrogate replaces the gates by sigmoids of width T,
+
+    .. math:: f_T(x) = \sum_i \sigma\!\big(\tfrac{u_i^0 - b_i}{T}\big)(u_i - b_i)
+                     + \sigma\!\big(\tfrac{-u_i^0 - b_i}{T}\big)(u_i + b_i),
+
+    which tends to the NTK as T -> 0 and whose input gradient (hand-written)
+
+    .. math:: \nabla_x f_T = \sum_i (g_i^+ + g_i^-) w_i
+              + \tfrac1T\big[\sigma'_+ (u_i - b_i) - \sigma'_- (u_i + b_i)\big] w_i^0
+
+    points across the gates.  PGD on the surrogate, evaluated on the true NTK, is a
+    transfer attack (a BPDA-style evaluation, Athalye et al. 2018).
+    """
+
+    task = "binary"
+
+    def __init__(self, ntk: NTKModel, temperature: float):
+        super().__init__()
+        self.ntk = ntk
+        self.T = check_positive(temperature, "temperature")
+        self.params = {"W": ntk.params["W"]}
+        self.trainable = ()
+
+    @property
+    def input_shape(self):
+        return self.ntk.input_shape
+
+    def forward(self, X):
+        X = self._check_X(X)
+        from ..nn.losses import sigmoid
+        U0 = X @ self.ntk.W0.T
+        U = X @ self.ntk.params["W"].T
+        b, T = self.ntk.b0, self.T
+        gp, gm = sigmoid((U0 - b) / T), sigmoid((-U0 - b) / T)
+        out = self.ntk.output_scale * np.sum(gp * (U - b) + gm * (U + b), axis=1)
+        return out, (U, gp, gm)
+
+    def backward(self, dout, cache, param_grads: bool = True):
+        U, gp, gm = cache
+        b, T, s = self.ntk.b0, self.T, self.ntk.output_scale
+        A = s * dout[:, None] * (gp + gm)                              # through u_i = <w_i, x>
+        B = s * dout[:, None] * (gp * (1 - gp) * (U - b) - gm * (1 - gm) * (U + b)) / T
+        dX = A @ self.ntk.params["W"] + B @ self.ntk.W0
+        return {}, dX
