@@ -109,12 +109,26 @@ def test_model_protocol(index):
     grads, dX = model.backward(np.ones_like(out), cache)
     assert dX.shape == X.shape and set(grads) == set(model.trainable)
     assert all(grads[k].shape == model.params[k].shape for k in grads)
+    # training skips the input gradient; attacks skip the parameter gradients
+    g_only, none = model.backward(np.ones_like(out), cache, input_grad=False)
+    assert none is None and params_equal(g_only, grads)
+    nothing, dX_only = model.backward(np.ones_like(out), cache, param_grads=False)
+    assert nothing == {} and np.array_equal(dX_only, dX)
     # copy() never shares parameters
     twin = model.copy()
     for k in model.params:
         twin.params[k] += 1.0
         assert not np.array_equal(twin.params[k], model.params[k])
     assert type(model).__name__ in repr(model)
+
+
+def params_equal(a, b):
+    return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_zero_score_predicts_minus_one():
+    model = LinearModel(np.array([1.0, -1.0]), 0.0)
+    np.testing.assert_array_equal(model.predict(np.array([[1.0, 1.0], [2.0, 1.0]])), [-1.0, 1.0])
 
 
 def test_default_second_layer_is_plus_minus_one_over_m():
