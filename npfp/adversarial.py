@@ -112,7 +112,8 @@ def _warm_start(model, init):
                              f"(model has {sorted(model.params)})")
         v = check_array(v, f"init[{k!r}]", dtype=model.params[k].dtype)
         if v.shape != model.params[k].shape:
-            raise ValueError(f"init[{k!r}] has shape {v.shape}, model expects {model.params[k].shape}")
+            raise ValueError(f"init[{k!r}] has shape {v.shape}, model expects "
+                             f"{model.params[k].shape}")
         model.params[k][...] = v
 
 

@@ -388,7 +388,8 @@ def check_attack(model, X, y, attack, *, eps_grid=None, large_eps=None, tol: flo
     curve = accuracy_vs_radius(model, X, y, attack, grid, rng=np.random.default_rng(seed))
     rise = float(np.max(np.diff(curve.accuracy))) if curve.eps.size > 1 else 0.0
     rows.append(CheckRow("monotone_in_eps", rise <= tol, rise, tol,
-                         f"largest change between neighbouring radii ({curve.eps.size} radii; <= {tol:g})"))
+                         f"largest change between neighbouring radii "
+                         f"({curve.eps.size} radii; <= {tol:g})"))
 
     # very large eps breaks (almost) everything
     if bounds is None:

@@ -197,7 +197,9 @@ class FGM(Attack):
 
 @dataclass(frozen=True, eq=False)
 class FGSM(FGM):
-    r"""Fast gradient sign method (Goodfellow et al. 2015): :math:`\delta = \epsilon\,\mathrm{sign}(\nabla_x \ell)`.
+    r"""Fast gradient sign method (Goodfellow et al. 2015).
+
+    :math:`\delta = \epsilon\,\mathrm{sign}(\nabla_x \ell)`.
 
     FGM in the linf norm (``norm`` must be 'linf').
     """
@@ -322,5 +324,6 @@ class PGD(Attack):
                 if limits is not None:    # pinned: at a box face, gradient pointing out
                     free = ~(((g > 0) & (delta >= limits[1])) | ((g < 0) & (delta <= limits[0])))
                 step = _steepest_step(g, alpha, self.norm, free)
-                delta = project_ball_box(delta + step, eps, self.norm, limits).astype(X.dtype, copy=False)
+                delta = project_ball_box(delta + step, eps, self.norm, limits)
+                delta = delta.astype(X.dtype, copy=False)
         return self._finish(X, best_delta, model, y, trace)

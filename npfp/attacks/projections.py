@@ -214,7 +214,7 @@ def clip_scale_l2(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps, t_max=np.i
 
 
 def _shrink_into_ball(delta: np.ndarray, eps, norm: str) -> np.ndarray:
-    """Rescale rows whose norm exceeds eps by rounding (keeps box feasibility since 0 is in the box)."""
+    """Rescale rows whose norm exceeds eps by rounding (box-feasible: 0 is in the box)."""
     nv = norms(delta, norm)[:, None]
     e = _col(eps, delta.shape[0], delta.dtype)
     scale = np.where(nv > e, e / np.where(nv > 0, nv, 1.0), 1.0)
