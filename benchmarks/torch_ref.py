@@ -52,7 +52,9 @@ def _build(torch, kind, model, bias, rho, q):
 
 def _pgd(torch, f, x, y, eps, steps, step_size, gen):
     """l_inf PGD from a uniform random start, keeping per point the best iterate
-    (misclassified beats correct, then higher loss) as ``npfp.attacks.PGD`` does."""
+    (misclassified beats correct, then higher loss), and returning what
+    ``npfp.attacks.PGD`` returns: the adversarial batch with its per-point losses and
+    success flags evaluated at it."""
     softplus = torch.nn.functional.softplus
     n = x.shape[0]
     xa = x + (torch.rand(x.shape, generator=gen, dtype=x.dtype) * 2 - 1) * eps
@@ -75,7 +77,11 @@ def _pgd(torch, f, x, y, eps, steps, step_size, gen):
         (g,) = torch.autograd.grad(losses.sum(), xa)
         with torch.no_grad():
             xa = torch.minimum(torch.maximum(xa + step_size * g.sign(), lo), hi)
-    return best
+    with torch.no_grad():
+        out = f(best)
+        losses = softplus(-y * out)
+        success = torch.where(out > 0, 1.0, -1.0) != y
+    return best, losses, success
 
 
 def _epoch(torch, f, W, X, y, batch, lr, order, attack=None):
@@ -85,7 +91,7 @@ def _epoch(torch, f, W, X, y, batch, lr, order, attack=None):
         idx = order[s:s + batch]
         Xb, yb = X[idx], y[idx]
         if attack is not None:
-            Xb = attack(Xb, yb)
+            Xb = attack(Xb, yb)[0]
         opt.zero_grad(set_to_none=True)
         loss = softplus(-yb * f(Xb)).mean()
         loss.backward()

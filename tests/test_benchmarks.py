@@ -80,9 +80,11 @@ def test_npfp_bench_delegates(capsys):
 
 
 @pytest.mark.torch
+@pytest.mark.slow   # importing torch alone takes seconds
 def test_torch_reference_runs():
     pytest.importorskip("torch")
-    report = runner.run_benchmarks([TINY], dtypes=["float32"], batch=10, torch_mode="on",
+    report = runner.run_benchmarks([TINY], dtypes=["float32"], models=["sym"],
+                                   workloads=["train", "pgd"], batch=10, torch_mode="on",
                                    memory=False)
     for r in report["results"]:
         assert r["torch_seconds"] > 0 and r["ratio_to_torch"] > 0
