@@ -194,7 +194,10 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
     t0 = time.perf_counter()
     step = 0
     for epoch in range(epochs):
-        order = rng.permutation(n) if batch_size is not None else np.arange(n)
+        # Shuffle minibatches; a full batch is shuffled only when it is split into a clean
+        # and an adversarial part, so that the clean points differ from step to step.
+        mixed = attack is not None and clean_fraction > 0
+        order = rng.permutation(n) if batch_size is not None or mixed else np.arange(n)
         tot_loss = tot_correct = 0.0
         for start in range(0, n, bs):
             idx = order[start:start + bs]
