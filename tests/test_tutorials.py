@@ -16,8 +16,9 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TUTORIALS = sorted(glob.glob(os.path.join(ROOT, "tutorials", "[0-9][0-9]_*.py")))
 
-#: file name -> measured quick-mode seconds (on the 2-core CI machine) above the budget
-SLOW = {}
+#: file name -> quick-mode wall seconds measured on the shared 2-core machine, when above
+#: the few-seconds budget of the default suite (run them with ``-m slow``)
+SLOW = {"05_expressivity.py": 16.5}
 
 
 def _cases():
