@@ -662,3 +662,53 @@ def _claim_exp_dim(ctx):
     cfg, res, t = _expressivity(ctx)
     return at_least(t["gap_increase_over_d"], 0.30,
                     "gap at the largest d minus gap at the smallest d")
+
+
+# -- Clean generalization and robust overfitting, CGRO (B. Li & Y. Li 2023) ------------
+_CGRO = "Li & Li 2023 (CGRO)"
+
+
+def _cgro(ctx):
+    _, cfg, res = ctx.experiment("cgro")
+    return cfg, res
+
+
+@claim("cgro.robust-train", paper=_CGRO,
+       statement="adversarial training reaches low robust training error")
+def _claim_cgro_train(ctx):
+    cfg, r = _cgro(ctx)
+    return at_least(r.robust_train[-1], 0.95, "robust training accuracy at the last epoch")
+
+
+@claim("cgro.clean-test", paper=_CGRO, statement="clean generalization stays good")
+def _claim_cgro_clean(ctx):
+    cfg, r = _cgro(ctx)
+    return at_least(r.clean_test[-1], 0.90, "clean test accuracy at the last epoch")
+
+
+@claim("cgro.robust-overfitting", paper=_CGRO,
+       statement="a large robust generalization gap (robust train - robust test)")
+def _claim_cgro_gap(ctx):
+    cfg, r = _cgro(ctx)
+    return at_least(r.robust_train[-1] - r.robust_test[-1], 0.40,
+                    f"robust train {r.robust_train[-1]:.3f}, robust test {r.robust_test[-1]:.3f}")
+
+
+@claim("cgro.memorization", paper=_CGRO,
+       statement="the true feature U stalls while the noise memorization V_i keeps growing")
+def _claim_cgro_memo(ctx):
+    cfg, r = _cgro(ctx)
+    ratio = r.V_growth / r.U_growth if r.U_growth > 0 else float("inf")
+    return at_least(ratio, 5.0, f"growth after phase 1 (epoch {r.phase2_start + 1}): V_i x"
+                                f"{r.V_growth:.2f} / U x{r.U_growth:.2f}")
+
+
+@claim("cgro.flatness-tracks-gap", paper=_CGRO,
+       statement="global flatness E max ||grad_x L||_1 tracks the robust generalization gap")
+def _claim_cgro_flat(ctx):
+    cfg, r = _cgro(ctx)
+    gap = np.asarray(r.robust_train) - np.asarray(r.robust_test)
+    flat = np.asarray(r.flatness)
+    ok = len(gap) >= 3 and np.std(gap) > 0 and np.std(flat) > 0
+    corr = float(np.corrcoef(flat, gap)[0, 1]) if ok else float("nan")
+    return at_least(corr, 0.5, f"correlation over {len(gap)} evaluation epochs")
