@@ -28,6 +28,10 @@ stronger PGD (:func:`npfp.adversarial.stronger_attack`):
 4. **manifold** (:class:`npfp.expressivity.data.ManifoldHardInstance`): the gap against
    the intrinsic dimension k at fixed ambient d, and against d at fixed k.  Claim
    (Sec. 5): what matters is k (sizes exp(O(k)) suffice, exp(Omega(k)) needed), not d.
+5. **labelling control** [lib]: the same measurement with a *deterministic* complex
+   labelling (checkerboard: parity of the cell, where the coverage argument does not
+   apply, yet the gap persists) and a *simple* one (halfspace: few bits to store, robust
+   test accuracy far above the random-labelling coverage bound).
 
 References: the distance-ratio classifier f* (:mod:`npfp.expressivity.robust_classifier`)
 built on the whole support (exact robust accuracy 100%: a robust classifier exists) and
@@ -70,20 +74,22 @@ class Config:
     d: int = 7
     n_train: int = 150
     n_test: int = 500
-    widths: tuple = (8, 32, 128, 512)
+    widths: tuple[int, ...] = (8, 32, 128, 512)
     # 2. dimension sweep (width sweep_width)
-    dims: tuple = (3, 5, 7, 9)
+    dims: tuple[int, ...] = (3, 5, 7, 9)
     sweep_width: int = 128
     # 3. whole support: smallest width (doubling from 4) with robust accuracy >= target_acc
-    support_dims: tuple = (3, 4, 5, 6)
+    support_dims: tuple[int, ...] = (3, 4, 5, 6)
     max_width: int = 256
     memorise_n: int = 27
     target_acc: float = 0.95
     # 4. manifold
     manifold_d: int = 24
-    manifold_ks: tuple = (3, 5, 7)
+    manifold_ks: tuple[int, ...] = (3, 5, 7)
     manifold_k: int = 5
-    manifold_ambient: tuple = (5, 12, 48)
+    manifold_ambient: tuple[int, ...] = (5, 12, 48)
+    # 5. labelling control (dimension d, width sweep_width): other phi than c.labelling
+    control_labellings: tuple[str, ...] = ("checkerboard", "halfspace")
     # training: full-batch GD with momentum on PGD points, early stop when fitted
     epochs: int = 1000
     lr: float = 0.3
@@ -157,6 +163,7 @@ class Result:
     manifold: dict
     references: dict
     targets: dict
+    labellings: dict = field(default_factory=dict)
     seconds: float = 0.0
     timings: dict = field(default_factory=dict)
 
@@ -191,7 +198,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     rng = np.random.default_rng(c.seed)
     timings = {}
     n_runs = (len(c.widths) + len(c.dims) + len(c.manifold_ks) + len(c.manifold_ambient)
-              + len(c.support_dims))
+              + len(c.support_dims) + len(c.control_labellings))
     bar = Progress(n_runs, "expressivity", None if progress is None else bool(progress))
     step = 0
 
@@ -293,10 +300,22 @@ def run(config: Config = Config(), progress=None) -> Result:
         tick(k=c.manifold_k, d=d, rtr=row["robust_train"], rte=row["robust_test"])
     manifold = {"vary_k": _collect(rows_k), "vary_d": _collect(rows_d)}
     timings["manifold"] = time.perf_counter() - t
+
+    # -- 5. labelling control: a deterministic complex phi and a simple phi ------------
+    t = time.perf_counter()
+    rows = []
+    for lab in c.control_labellings:
+        inst = HardInstance.create(c.d, c.eps, c.eps0, lab, rng)
+        row, _ = _train_test_run(inst, c.n_train, c.n_test, c.sweep_width, c, rng)
+        row["labelling"] = lab
+        rows.append(row)
+        tick(labelling=lab, rtr=row["robust_train"], rte=row["robust_test"])
+    labellings = _collect(rows) if rows else {}
+    timings["labellings"] = time.perf_counter() - t
     bar.close()
 
     result = Result(config=c, width_sweep=width_sweep, dim_sweep=dim_sweep, support=support,
-                    manifold=manifold, references=references, targets={},
+                    manifold=manifold, references=references, targets={}, labellings=labellings,
                     seconds=time.perf_counter() - t0, timings=timings)
     result.targets = _targets(result)
     return result
@@ -327,6 +346,12 @@ def _targets(r: Result) -> dict:
         "width_needed_memorise": sup["width_needed_memorise"],
         "manifold_rte_range_over_d": float(rte_d.max() - rte_d.min()),
         "manifold_rte_drop_over_k": float(rte_k[0] - rte_k[-1]),
+        "labelling_gap": {lab: float(a - b) for lab, a, b in zip(
+            r.labellings.get("labelling", []), r.labellings.get("robust_train", []),
+            r.labellings.get("robust_test", []))},
+        "labelling_over_bound": {lab: float(a - b) for lab, a, b in zip(
+            r.labellings.get("labelling", []), r.labellings.get("robust_test", []),
+            r.labellings.get("coverage_bound", []))},
     }
 
 
@@ -392,6 +417,15 @@ def summary_table(result: Result) -> str:
                   ", ".join(f"k={k}: {_fmt_pct(v)}" for k, v in zip(r.manifold["vary_k"]["k"], r.manifold["vary_k"]["robust_test"])),
                   "first - last >= 20 points", t["manifold_rte_drop_over_k"] >= 0.20),
     ]
+    lg, lb = t["labelling_gap"], t["labelling_over_bound"]
+    if "checkerboard" in lg:
+        rows.append(claim_row("deterministic phi: gap persists", "phi arbitrary (here parity of the cell)",
+                              f"checkerboard: robust train - test = {_fmt_pct(lg['checkerboard'])}",
+                              ">= 30 points", lg["checkerboard"] >= 0.30))
+    if "halfspace" in lb:
+        rows.append(claim_row("  control: simple phi generalizes", "[lib] few bits to store -> small net suffices",
+                              f"halfspace: robust test - coverage bound = {100 * lb['halfspace']:+.1f} pts",
+                              ">= +10 pts", lb["halfspace"] >= 0.10))
     head = (f"Expressive power (Li et al. 2022): grid hard instance, eps={c.eps} (K={int(np.floor(1 / (2 * c.eps) + 1e-9))}), "
             f"eps0={c.eps0}, l2 radius delta={c.delta}, labelling={c.labelling}; two-layer ReLU nets, "
             f"PGD-{c.train_steps} adversarial training, evaluation PGD (stronger)")
@@ -417,12 +451,20 @@ def summary_table(result: Result) -> str:
              r.manifold[part]["k"], r.manifold[part]["d"], r.manifold[part]["n_cells"],
              r.manifold[part]["robust_train"], r.manifold[part]["robust_test"], r.manifold[part]["coverage_bound"])],
         ["k", "d", "cells M", "robust train", "robust test", "coverage bnd"])
+    lab = r.labellings
+    lt = format_table(
+        [[name, _fmt_pct(a), _fmt_pct(b), _fmt_pct(cl), _fmt_pct(cb)]
+         for name, a, b, cl, cb in zip(lab.get("labelling", []), lab.get("robust_train", []),
+                                       lab.get("robust_test", []), lab.get("clean_test", []),
+                                       lab.get("coverage_bound", []))],
+        ["labelling", "robust train", "robust test", "clean test", "coverage bnd (random phi)"])
     return "\n".join([
         head, format_table(rows, ["claim", "paper", "measured", "target", "verdict"]), "",
         f"1. width sweep (d={c.d}, M={w['n_cells']} cells, n_train={c.n_train}, n_test={c.n_test})", wt, "",
         f"2. dimension sweep (width {c.sweep_width}, n_train={c.n_train})", dt, "",
         "3. robust accuracy on the whole support (training set = support) against width", st, "",
-        f"4. manifold (width {c.sweep_width}, n_train={c.n_train})", mt,
+        f"4. manifold (width {c.sweep_width}, n_train={c.n_train})", mt, "",
+        f"5. other labellings (d={c.d}, width {c.sweep_width}, n_train={c.n_train})", lt,
         f"[{r.seconds:.1f} s: " + ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items()) + "]"])
 
 
@@ -448,7 +490,7 @@ def plot(result: Result, path: str) -> str:
     import matplotlib.pyplot as plt
 
     r, c = result, result.config
-    fig, ax = plt.subplots(1, 4, figsize=(18, 4))
+    fig, ax = plt.subplots(1, 5, figsize=(22, 4))
     w = r.width_sweep
     ax[0].semilogx(w["width"], w["robust_train"], "o-", label="robust train")
     ax[0].semilogx(w["width"], w["robust_test"], "s-", label="robust test")
@@ -481,6 +523,19 @@ def plot(result: Result, path: str) -> str:
                label=f"robust test, k={c.manifold_k}, d in {tuple(md['d'])}")
     ax[3].set(xlabel="intrinsic dimension k", ylim=(0, 1.05), title="4. manifold data")
     ax[3].legend(fontsize=7)
+    lab = r.labellings
+    names, tr, te = list(lab.get("labelling", [])), list(lab.get("robust_train", [])), list(lab.get("robust_test", []))
+    if c.sweep_width in w["width"]:          # the main labelling at the same width, from sweep 1
+        i = w["width"].index(c.sweep_width)
+        names, tr, te = [c.labelling] + names, [w["robust_train"][i]] + tr, [w["robust_test"][i]] + te
+    pos = np.arange(len(names))
+    ax[4].bar(pos - 0.2, tr, 0.4, label="robust train")
+    ax[4].bar(pos + 0.2, te, 0.4, label="robust test")
+    ax[4].axhline(w["coverage_bound"][0], color="k", ls=":", lw=1, label="coverage bound (random phi)")
+    ax[4].set_xticks(pos)
+    ax[4].set_xticklabels(names)
+    ax[4].set(ylim=(0, 1.35), yticks=np.linspace(0, 1, 6), title=f"5. labelling phi, d={c.d}, width {c.sweep_width}")
+    ax[4].legend(fontsize=7, loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -519,7 +574,8 @@ def save(result: Result, outdir: str) -> list:
     r = result
     summary = {"config": dataclasses.asdict(r.config), "width_sweep": r.width_sweep,
                "dim_sweep": r.dim_sweep, "support": r.support, "manifold": r.manifold,
-               "references": r.references, "targets": r.targets, "seconds": r.seconds,
+               "references": r.references, "targets": r.targets, "labellings": r.labellings,
+               "seconds": r.seconds,
                "timings": r.timings}
     return [save_json(summary, os.path.join(outdir, "expressivity.json")),
             save_npz({"widths": np.asarray(r.support["widths"]), "dims": np.asarray(r.support["dims"]),
