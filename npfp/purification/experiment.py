@@ -83,9 +83,9 @@ class Config:
     lower_bound_epochs: int = 20
     poly_degree: int = 3
     poly_support: int = 1000
-    ranks: tuple = (1, 5)
+    ranks: tuple[int, ...] = (1, 5)
     lowrank_lr: float = 0.5
-    curve_radii: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+    curve_radii: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
     def __post_init__(self):
         check_int(self.d, "d", minimum=1)
@@ -389,9 +389,14 @@ def claims(result: Result) -> list:
                   f" ({n['mixture_alignment_drop']:.1f}x)", ">= 3x drop", n["mixture_alignment_drop"] >= 3),
     ]
     for name, v in n["lower_bound"].items():
+        # clean-trained (and the exact best linear rule): accurate yet not robust;
+        # adversarially trained: the paper says no algorithm makes them robust, so the
+        # target is on the robust accuracy alone (their clean accuracy is reported)
+        trained_adv = name.endswith(" AT")
+        ok = v["robust_acc"] <= 0.10 and (trained_adv or v["clean_acc"] >= 0.95)
         rows.append(claim_row(f"5. {name}: robust acc (clean acc)", "cannot be robust",
                               f"{pct(v['robust_acc'])} ({pct(v['clean_acc'])})",
-                              "<= 10% (clean >= 95%)", v["robust_acc"] <= 0.10 and v["clean_acc"] >= 0.95))
+                              "<= 10%" if trained_adv else "<= 10% (clean >= 95%)", ok))
     for r, v in n["lowrank"].items():
         tr = n["truncated_update"][r]["robust_acc"]
         rows.append(claim_row(f"6. rank-{r} AT: robust acc (clean)", "low rank suffices",
