@@ -343,7 +343,7 @@ def _load_average():
 
 def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WORKLOADS, *,
                    batch: int = 500, repeats: int = 1, torch_mode: str = "auto",
-                   memory: bool = True, n: int | None = None, log=None) -> dict:
+                   memory: bool = True, n: int | None = None, log=None, json_path=None) -> dict:
     """Run the benchmarks and return a JSON-friendly dict.
 
     Parameters
@@ -363,6 +363,9 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
         Override the number of samples of every size (for quick smoke runs).
     log : callable, optional
         ``log(str)`` for progress lines.
+    json_path : str, optional
+        Rewrite this JSON file after every measurement (a long run that is stopped
+        keeps what it measured).
     """
     log = log or (lambda s: None)
     torch = load_torch(torch_mode)
@@ -419,7 +422,8 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                            "gflops": flops / secs / 1e9, "flops": flops,
                            "matmul_gflops": peak, "ratio_to_matmul": flops / secs / 1e9 / peak,
                            "gemm_gflops_own_shapes": shape_ref,
-                           "gemm_cpu_gflops_own_shapes": shape_ref_cpu}
+                           "gemm_cpu_gflops_own_shapes": shape_ref_cpu,
+                           "load_average_1min": (_load_average() or [None])[0]}
                     if memory:
                         row["peak_bytes"] = measure_memory(wl, kind, Xk, y, model0, batch, attack)
                         row["needed_bytes"] = needed_bytes(wl, kind, size, batch, dtype.itemsize)
@@ -434,8 +438,18 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                         row["cpu_ratio_to_torch"] = cpu / row["torch_cpu_seconds"]
                     rows.append(row)
                     log(_row_line(row))
+                    if json_path:
+                        write_json({"meta": meta, "results": rows}, json_path)
     meta["load_average_end"] = _load_average()
     return {"meta": meta, "results": rows}
+
+
+def write_json(report: dict, path: str) -> None:
+    """Write the report as JSON (via a temporary file, so the file is always complete)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(report, fh, indent=1)
+    os.replace(tmp, path)
 
 
 def _row_line(r: dict) -> str:
@@ -451,21 +465,30 @@ def _row_line(r: dict) -> str:
 
 
 def format_table(report: dict) -> str:
-    """A plain-text table of the results (one row per size/dtype/model/workload)."""
-    head = ["size", "dtype", "model", "workload", "seconds", "GFLOP/s", "% matmul",
-            "peak MiB", "mem/needed", "torch s", "npfp/torch"]
+    """A Markdown table of the results (one row per size/dtype/model/workload).
+
+    "% matmul" is achieved GFLOP/s over the matmul throughput, by wall time and (in
+    brackets) by process CPU time; "npfp/torch" likewise.
+    """
+    def pct(r, key):
+        return f"{100 * r[key]:.0f}" if key in r else "-"
+
+    head = ["size", "dtype", "model", "workload", "seconds", "cpu s", "GFLOP/s", "% matmul",
+            "(cpu)", "peak MiB", "mem/needed", "torch s", "npfp/torch", "(cpu)"]
     lines = []
     for r in report["results"]:
         lines.append([r["size"], r["dtype"], r["model"], r["workload"], f"{r['seconds']:.3f}",
-                      f"{r['gflops']:.1f}", f"{100 * r['ratio_to_matmul']:.0f}",
+                      f"{r['cpu_seconds']:.3f}" if "cpu_seconds" in r else "-",
+                      f"{r['gflops']:.1f}", pct(r, "ratio_to_matmul"), pct(r, "cpu_ratio_to_matmul"),
                       f"{r['peak_bytes'] / 2**20:.1f}" if "peak_bytes" in r else "-",
                       f"{r['memory_ratio']:.2f}" if "memory_ratio" in r else "-",
                       f"{r['torch_seconds']:.3f}" if "torch_seconds" in r else "-",
-                      f"{r['ratio_to_torch']:.2f}" if "ratio_to_torch" in r else "-"])
+                      f"{r['ratio_to_torch']:.2f}" if "ratio_to_torch" in r else "-",
+                      f"{r['cpu_ratio_to_torch']:.2f}" if "cpu_ratio_to_torch" in r else "-"])
     widths = [max(len(h), *(len(row[i]) for row in lines)) if lines else len(h)
               for i, h in enumerate(head)]
     fmt = lambda row: "| " + " | ".join(c.rjust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
-    out = [fmt(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    out = [fmt(head), "|" + "|".join("-" * (w + 1) + ":" for w in widths) + "|"]
     out += [fmt(row) for row in lines]
     return "\n".join(out)
 
@@ -513,7 +536,7 @@ def main(argv=None) -> int:
     try:
         report = run_benchmarks(args.sizes, args.dtypes, args.models, args.workloads,
                                 batch=args.batch, repeats=args.repeats, torch_mode=args.torch,
-                                memory=not args.no_memory, n=args.n, log=log)
+                                memory=not args.no_memory, n=args.n, log=log, json_path=args.json)
     finally:
         if limiter is not None:
             limiter.restore_original_limits()
@@ -521,7 +544,6 @@ def main(argv=None) -> int:
     for s in float32_speedups(report):
         print(f"float32 speed-up {s['size']} {s['model']} {s['workload']}: {s['speedup']:.2f}x")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=1)
+        write_json(report, args.json)
         print(f"wrote {args.json}")
     return 0

@@ -11,6 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from benchmarks import report as bench_report  # noqa: E402
 from benchmarks import runner  # noqa: E402
 from npfp.attacks import PGD  # noqa: E402
 from npfp.nn import LinearModel, PatchCNN, SymmetricReLUNet, TwoLayerNet, input_gradient  # noqa: E402
@@ -42,6 +43,28 @@ def test_runner_report_structure():
     assert len(lines) == 2 + len(rows) and "GFLOP/s" in lines[0] and "npfp/torch" in lines[0]
     speedups = runner.float32_speedups(report)
     assert len(speedups) == 2 * 3 and all(s["speedup"] > 0 for s in speedups)
+    md = bench_report.markdown(report)
+    assert "### Conditions" in md and "### Targets" in md
+    verdicts = bench_report.targets(report)
+    assert len(verdicts) == len(rows)      # only the memory target applies to a custom size
+    assert all(v[3] in ("PASS", "FAIL") for v in verdicts)
+
+
+def test_report_targets_follow_the_numbers():
+    """The PASS/FAIL column is computed from the rows, never written by hand."""
+    base = {"n": 1, "d": 1, "m": 1, "P": 1, "model": "sym", "seconds": 2.0, "cpu_seconds": 2.0,
+            "gflops": 1.0, "flops": 1.0, "matmul_gflops": 1.0}
+    rows = [dict(base, size="large", dtype="float64", workload="train", ratio_to_matmul=0.7,
+                 cpu_ratio_to_matmul=0.7, ratio_to_torch=1.2, cpu_ratio_to_torch=1.2),
+            dict(base, size="large", dtype="float32", workload="train", seconds=1.5,
+                 ratio_to_matmul=0.5, cpu_ratio_to_matmul=0.5, ratio_to_torch=0.9,
+                 cpu_ratio_to_torch=0.9)]
+    got = {(t[0][:6], t[1]): t[3] for t in bench_report.targets({"results": rows})}
+    assert got[(">= 60%", "large float64 sym train")] == "PASS"
+    assert got[(">= 60%", "large float32 sym train")] == "FAIL"
+    assert got[("npfp/t", "large float64 sym train")] == "FAIL"
+    assert got[("npfp/t", "large float32 sym train")] == "PASS"
+    assert got[("float3", "large sym train")] == "FAIL"    # 2.0 / 1.5 = 1.33x < 1.6x
 
 
 def test_flop_count_and_needed_bytes():

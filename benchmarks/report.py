@@ -1,0 +1,118 @@
+"""Turn a benchmark JSON file into the Markdown of ``docs/performance.md``:
+the run's conditions, the results table and each target checked against the numbers.
+
+    python -m benchmarks.report perf.json [more.json ...]
+
+Several files (e.g. one per size) are merged; the targets are evaluated by code, so
+the page says PASS only where the measured numbers do.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from .runner import float32_speedups, format_table
+
+__all__ = ["load", "conditions", "targets", "markdown", "main"]
+
+#: the issue's targets
+MATMUL_TARGET = 0.60       # medium/large, training epoch and PGD: >= 60% of matmul
+TORCH_TARGET = 1.0         # every size: npfp seconds / torch seconds <= 1
+F32_TARGET = 1.6           # large: float64 seconds / float32 seconds >= 1.6
+MEMORY_TARGET = 2.0        # peak / needed <= 2
+
+
+def load(paths) -> dict:
+    """Merge reports: the first file's meta (plus every file's), all result rows."""
+    merged = {"meta": None, "metas": [], "results": []}
+    for p in paths:
+        with open(p) as fh:
+            rep = json.load(fh)
+        merged["meta"] = merged["meta"] or rep["meta"]
+        merged["metas"].append(rep["meta"])
+        merged["results"] += rep["results"]
+    return merged
+
+
+def conditions(report: dict) -> str:
+    lines = []
+    for m in report.get("metas") or [report["meta"]]:
+        pools = m["blas"].get("threadpools") or []
+        blas = "; ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')}, "
+                         f"{p.get('num_threads')} threads)" for p in pools if p.get("user_api") == "blas")
+        lines.append(
+            f"- `{m['command']}` at {m['time_utc']} UTC: Python {m['python']}, NumPy {m['numpy']}, "
+            f"BLAS {blas or 'unknown (threadpoolctl missing)'}, BLAS threads {m['blas_threads']}, "
+            f"PyTorch {m['torch'] or 'not installed'}"
+            f"{'' if m['torch'] is None else ' (' + str(m['torch_threads']) + ' threads)'}, "
+            f"environment {m['blas']['env'] or '{}'}, {m['cpu_count']} CPUs, "
+            f"load average (1/5/15 min) at start {_fmt_load(m.get('load_average_start'))}, "
+            f"at end {_fmt_load(m.get('load_average_end'))}; batch {m['batch']}, "
+            f"best of {m['repeats']} run(s).")
+    return "\n".join(lines)
+
+
+def _fmt_load(v):
+    return "n/a" if not v else "/".join(f"{x:.1f}" for x in v)
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def targets(report: dict) -> list:
+    """Rows (target, scope, measured, verdict) for the issue's four targets."""
+    R = report["results"]
+    out = []
+    for wl in ("train", "pgd"):
+        rows = [r for r in R if r["size"] in ("medium", "large") and r["workload"] == wl]
+        for r in rows:
+            ok = r["ratio_to_matmul"] >= MATMUL_TARGET
+            out.append((f">= {MATMUL_TARGET:.0%} of matmul", f"{r['size']} {r['dtype']} {r['model']} {wl}",
+                        f"{r['ratio_to_matmul']:.0%} wall ({r['cpu_ratio_to_matmul']:.0%} by CPU time)",
+                        _verdict(ok)))
+    torch_rows = [r for r in R if "ratio_to_torch" in r]
+    for r in torch_rows:
+        out.append((f"npfp/torch <= {TORCH_TARGET}", f"{r['size']} {r['dtype']} {r['model']} {r['workload']}",
+                    f"{r['ratio_to_torch']:.2f} wall ({r['cpu_ratio_to_torch']:.2f} by CPU time)",
+                    _verdict(r["ratio_to_torch"] <= TORCH_TARGET)))
+    for s in float32_speedups(report):
+        if s["size"] == "large":
+            out.append((f"float32 >= {F32_TARGET}x faster", f"large {s['model']} {s['workload']}",
+                        f"{s['speedup']:.2f}x", _verdict(s["speedup"] >= F32_TARGET)))
+    for r in R:
+        if "memory_ratio" in r:
+            out.append((f"peak memory <= {MEMORY_TARGET}x needed",
+                        f"{r['size']} {r['dtype']} {r['model']} {r['workload']}",
+                        f"{r['memory_ratio']:.2f}x ({r['peak_bytes'] / 2**20:.0f} MiB)",
+                        _verdict(r["memory_ratio"] <= MEMORY_TARGET)))
+    return out
+
+
+def markdown(report: dict) -> str:
+    t = targets(report)
+    summary = {}
+    for name, _, _, v in t:
+        p, n = summary.get(name, (0, 0))
+        summary[name] = (p + (v == "PASS"), n + 1)
+    parts = ["### Conditions", "", conditions(report), "",
+             "### Results", "", format_table(report), "",
+             "### Targets", "",
+             "| target | passed |", "|---|---|"]
+    parts += [f"| {k} | {p} of {n} |" for k, (p, n) in summary.items()]
+    parts += ["", "| target | case | measured | verdict |", "|---|---|---|---|"]
+    parts += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in t]
+    return "\n".join(parts)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        print(__doc__)
+        return 2
+    print(markdown(load(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
