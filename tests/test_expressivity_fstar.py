@@ -93,6 +93,28 @@ def test_exact_robust_accuracy_on_hard_instance():
     assert robust_accuracy(f_tr, Xte, yte, pgd, rng=0) >= b["lower"] - 1e-12
 
 
+@given(seed=st.integers(0, 2**16), delta=st.floats(0.05, 0.4))
+def test_exact_bounds_agree_with_dense_sampling_in_2d(seed, delta):
+    """Certified points have no misclassified point in their ball; points with a
+    misclassified sample are reported broken (2-D, so a dense sample of the ball is cheap)."""
+    rng = np.random.default_rng(seed)
+    X, y = _separated_sets(rng, n=12, d=2, gap=0.3)
+    f = DistanceRatioClassifier(X, y)
+    Q = rng.uniform(-1.2, 1.2, (25, 2))
+    yq = np.where(rng.random(25) < 0.5, 1.0, -1.0)
+    res = robust_accuracy_bounds(f, Q, yq, delta, return_masks=True)
+    # the ball sampled on 24 circles x 180 angles
+    r = delta * np.linspace(0, 1, 24)[:, None]
+    t = np.linspace(0, 2 * np.pi, 180, endpoint=False)[None, :]
+    offs = np.stack([(r * np.cos(t)).ravel(), (r * np.sin(t)).ravel()], 1)
+    Z = (Q[:, None, :] + offs[None]).reshape(-1, 2)
+    wrong = (f.predict(Z).reshape(25, -1) != yq[:, None]).any(axis=1)
+    assert not np.any(res["certified"] & wrong)        # the certificate is sound
+    assert not np.any(res["certified"] & res["broken"])
+    assert np.all(res["broken"][wrong])                 # what sampling breaks, we break
+    assert res["lower"] <= np.mean(~wrong) + 1e-12
+
+
 def test_bad_inputs():
     with pytest.raises(ValueError, match="both classes"):
         DistanceRatioClassifier(np.zeros((3, 2)), np.ones(3))

@@ -220,7 +220,8 @@ def _dykstra_voronoi(X, t, S, sweeps: int = 200):
 
 
 def robust_accuracy_bounds(clf: DistanceRatioClassifier, X, y, delta: float,
-                           n_candidates: int = 8, n_constraints: int = 24, sweeps: int = 200):
+                           n_candidates: int = 8, n_constraints: int = 24, sweeps: int = 200,
+                           return_masks: bool = False):
     r"""Exact l2 robust accuracy of f* at radius delta, as certified [lower, upper] bounds.
 
     * lower: points with ``certified_radius > delta`` (provably robust);
@@ -232,7 +233,8 @@ def robust_accuracy_bounds(clf: DistanceRatioClassifier, X, y, delta: float,
     Returns
     -------
     dict with 'lower', 'upper' (fractions), 'undetermined' (count of points neither
-    certified nor broken) and 'exact' (lower == upper).
+    certified nor broken) and 'exact' (lower == upper); with ``return_masks`` also the
+    per-point boolean arrays 'certified' and 'broken'.
     """
     if clf.norm != "l2":
         raise ValueError("robust_accuracy_bounds is exact for the l2 norm only")
@@ -263,5 +265,8 @@ def robust_accuracy_bounds(clf: DistanceRatioClassifier, X, y, delta: float,
             wrong = clf.predict(z) != sign
             broken[rows[ok & wrong]] = True
     n_cert, n_broken = int(certified.sum()), int(broken.sum())
-    return {"lower": n_cert / max(n, 1), "upper": (n - n_broken) / max(n, 1),
-            "undetermined": n - n_cert - n_broken, "exact": n_cert + n_broken == n}
+    out = {"lower": n_cert / max(n, 1), "upper": (n - n_broken) / max(n, 1),
+           "undetermined": n - n_cert - n_broken, "exact": n_cert + n_broken == n}
+    if return_masks:
+        out.update(certified=certified, broken=broken)
+    return out
