@@ -539,6 +539,38 @@ def _averaging(ctx):
     return cfg, res, res.targets
 
 
+@claim("averaging.f-fa-radius", paper=_FA,
+       statement="f_FA is broken at radius exactly sqrt(d/k) at the cluster centres")
+def _claim_fa_radius(ctx):
+    from .averaging import MultiClusterData, feature_averaging_network, orthogonal_relu_radius
+
+    rng = ctx.rng
+    worst = 0.0
+    for d, k in ((200, 10), (300, 6), (120, 4)):
+        data = MultiClusterData.create(d, k, rng=rng)
+        r = orthogonal_relu_radius(feature_averaging_network(data.mu, data.J_plus), data.mu,
+                                   data.signs)
+        worst = max(worst, float(np.max(np.abs(r / np.sqrt(d / k) - 1))))
+    return at_most(worst, 1e-6, "max relative deviation of the exact l2 radius at every centre "
+                                "from sqrt(d/k), (d, k) in {(200, 10), (300, 6), (120, 4)}")
+
+
+@claim("averaging.f-fd-optimal", paper=_FA,
+       statement="f_FD with threshold 1/4 reaches the optimal radius sqrt(d/2) at the centres")
+def _claim_fd_radius(ctx):
+    from .averaging import MultiClusterData, feature_decoupling_network, orthogonal_relu_radius
+
+    rng = ctx.rng
+    worst = 0.0
+    for d, k in ((200, 10), (300, 6)):
+        data = MultiClusterData.create(d, k, rng=rng)
+        net = feature_decoupling_network(data.mu, data.J_plus, threshold=0.25)
+        r = orthogonal_relu_radius(net, data.mu, data.signs)
+        worst = max(worst, float(np.max(np.abs(r / np.sqrt(d / 2) - 1))))
+    return at_most(worst, 1e-6, "max relative deviation of the exact l2 radius at every centre "
+                                "from sqrt(d/2)")
+
+
 @claim("averaging.binary-averages-features", paper=_FA,
        statement="GD on the binary net learns averaged features: cos(mu_j, w_r) ~ 1/sqrt(|J+|)")
 def _claim_fa_averages(ctx):

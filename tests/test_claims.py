@@ -16,8 +16,10 @@ def test_engine_claims_pass_in_quick_mode():
         assert r.measured is not None and r.threshold is not None
 
 
-def test_expressivity_claims_pass_in_quick_mode():
-    for c, r in C.run_claims(["expressivity.f-star-lipschitz", "expressivity.f-star-robust"]):
+def test_exact_paper_claims_pass_in_quick_mode():
+    """The claims that need no training run: exact radii and Lipschitz constants."""
+    for c, r in C.run_claims(["expressivity.f-star-lipschitz", "expressivity.f-star-robust",
+                              "averaging.f-fa-radius", "averaging.f-fd-optimal"]):
         assert r.status == "pass", (c.id, r)
 
 
