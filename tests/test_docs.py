@@ -59,7 +59,7 @@ def cited_names():
 
 
 def test_docs_pages_exist():
-    for name in ("index.md", "notation.md", "assignments.md", "architecture.md"):
+    for name in ("index.md", "notation.md", "assignments.md", "architecture.md", "claims.md"):
         assert os.path.isfile(os.path.join(DOCS, name)), name
 
 
@@ -73,6 +73,14 @@ def test_every_cited_name_is_importable():
         except (ImportError, AttributeError) as exc:
             missing.append(f"{name} ({where[0]}): {type(exc).__name__}: {exc}")
     assert not missing, "names cited in docs/ that do not exist:\n" + "\n".join(missing)
+
+
+def test_claims_page_names_every_claim_family():
+    from npfp.claims import REGISTRY
+
+    text = read(os.path.join(DOCS, "claims.md"))
+    for prefix in sorted({cid.split(".")[0] for cid in REGISTRY}):
+        assert f"npfp claims {prefix}" in text or f"`{prefix}." in text or prefix in text, prefix
 
 
 def test_paper_pages_map_the_paper_to_the_code():
@@ -153,7 +161,7 @@ def test_commands_in_the_docs_exist():
     assert seen >= 5
 
 
-@pytest.mark.parametrize("page", ["index.md", "assignments.md", "notation.md"])
+@pytest.mark.parametrize("page", ["index.md", "assignments.md", "notation.md", "claims.md"])
 def test_python_blocks_run(tmp_path, page):
     path = os.path.join(DOCS, page)
     if not os.path.isfile(path):
