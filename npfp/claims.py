@@ -34,7 +34,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most", "at_least",
-           "between", "unavailable", "run_claims", "claims_table", "main"]
+           "between", "unavailable", "run_claims", "claims_table", "claims_markdown", "main"]
 
 STATUSES = ("pass", "fail", "unavailable", "error")
 
@@ -263,6 +263,21 @@ def claims_table(results, detail: bool = False) -> str:
     return format_table(rows, headers)
 
 
+def claims_markdown(results) -> str:
+    """The claims table as a markdown table (for documentation snapshots)."""
+    lines = ["| id | claim | paper | status | measured | target |", "|---|---|---|---|---|---|"]
+    for c, r in results:
+        if r.threshold is None:
+            target = "-"
+        elif r.op.startswith("in"):
+            target = r.op
+        else:
+            target = f"{r.op} {_fmt_num(r.threshold)}"
+        lines.append(f"| `{c.id}` | {c.statement} | {c.paper} | {r.status.upper()} | "
+                     f"{_fmt_num(r.measured)} | {target} |")
+    return "\n".join(lines)
+
+
 def main(args=None, out=None) -> int:
     """Entry point of ``npfp claims``; returns 1 if a claim failed or errored, else 0."""
     import argparse
@@ -275,6 +290,7 @@ def main(args=None, out=None) -> int:
         p.add_argument("--list", action="store_true")
         p.add_argument("--detail", action="store_true")
         p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--markdown", action="store_true")
         args = p.parse_args(args)
     if args.list:
         for c in REGISTRY.values():
@@ -287,7 +303,10 @@ def main(args=None, out=None) -> int:
         print(f"  {r.status.upper():11s} {c.id} ({r.seconds:.1f}s)", file=sys.stderr, flush=True)
 
     results = run_claims(args.ids, quick=not args.full, seed=args.seed, progress=show)
-    print(claims_table(results, detail=args.detail), file=out)
+    if getattr(args, "markdown", False):
+        print(claims_markdown(results), file=out)
+    else:
+        print(claims_table(results, detail=args.detail), file=out)
     counts = {s: sum(r.status == s for _, r in results) for s in STATUSES}
     print(", ".join(f"{v} {k}" for k, v in counts.items()), file=out)
     return 1 if counts["fail"] or counts["error"] else 0

@@ -105,6 +105,7 @@ def main(argv=None) -> int:
     p.add_argument("--full", action="store_true", help="full configurations instead of quick ones")
     p.add_argument("--list", action="store_true", help="list the claims without running them")
     p.add_argument("--detail", action="store_true", help="add a detail column")
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     p.add_argument("--seed", type=int, default=0)
 
     p = sub.add_parser("assignments", help="generate the course assignments (npfp.assignments)")

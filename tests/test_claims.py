@@ -87,6 +87,8 @@ def test_cli_lists_and_runs(capsys):
     assert main(["claims", "engine.fgm-linear-exact", "engine.eps-zero-noop"]) == 0
     out = capsys.readouterr().out
     assert "PASS" in out and "measured" in out and "paper" in out
+    assert main(["claims", "engine.eps-zero-noop", "--markdown"]) == 0
+    assert "| `engine.eps-zero-noop` |" in capsys.readouterr().out
 
 
 def test_main_returns_nonzero_on_failure():
