@@ -1,0 +1,87 @@
+"""Robust vs non-robust features (B. Li & Y. Li, arXiv 2410.08503): data, measures, claims."""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from npfp.nn import PatchCNN
+from npfp.robust_features import (RobustFeatureData, feature_correlations, make_features,
+                                  nonrobust_attack, nonrobust_correlation, nonrobust_directions,
+                                  robust_correlation)
+
+
+# -- features ----------------------------------------------------------------------------
+@given(logK=st.integers(1, 4), mult=st.integers(1, 6))
+def test_feature_geometry(logK, mult):
+    K = 2 ** logK
+    D = (K - 1) * mult
+    u, v = make_features(K, D)
+    assert u.shape == v.shape == (K, K + D)
+    np.testing.assert_allclose(u @ u.T, np.eye(K), atol=1e-12)            # orthonormal, sparse
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0)              # unit
+    G = v @ v.T                                                            # regular simplex
+    np.testing.assert_allclose(G[~np.eye(K, dtype=bool)], -1.0 / (K - 1), atol=1e-12)
+    np.testing.assert_allclose(u @ v.T, 0.0, atol=1e-12)                   # u _|_ v
+    # dense in coordinates: every non-robust coordinate has magnitude 1/sqrt(D)
+    np.testing.assert_allclose(np.abs(v[:, K:]), 1 / np.sqrt(D))
+    assert np.count_nonzero(u, axis=1).tolist() == [1] * K
+
+
+def test_feature_bad_input():
+    with pytest.raises(ValueError, match="power of two"):
+        make_features(3, 6)
+    with pytest.raises(ValueError, match="multiple"):
+        make_features(4, 10)
+    with pytest.raises(ValueError, match="n_robust"):
+        RobustFeatureData.create(P=4, n_robust=5)
+
+
+# -- samples -------------------------------------------------------------------------------
+@given(n=st.integers(1, 25), P=st.integers(1, 8), seed=st.integers(0, 10**6),
+       n_robust=st.integers(1, 3))
+def test_sample_structure(n, P, seed, n_robust):
+    n_robust = min(n_robust, P)
+    data = RobustFeatureData.create(K=4, D=9, P=P, n_robust=n_robust, alpha=1.5, beta=0.3,
+                                    sigma_p=0.4)
+    X, y = data.sample(n, seed)
+    assert X.shape == (n, P, data.d) and y.min() >= 0 and y.max() < 4
+    # <X_p, v_j> = beta <v_y, v_j> on every patch (noise is orthogonal to the features)
+    expected = np.broadcast_to(0.3 * (data.v[y] @ data.v.T)[:, None, :], (n, P, 4))
+    np.testing.assert_allclose(X @ data.v.T, expected, atol=1e-10)
+    # <X_p, u_j> = alpha 1[j = y] on exactly n_robust patches, 0 elsewhere
+    cu = X @ data.u.T                                              # (n, P, K)
+    np.testing.assert_allclose(cu[np.arange(n), :, y].sum(axis=1), 1.5 * n_robust)
+    assert np.all((np.isclose(cu, 0.0, atol=1e-10)) | (np.isclose(cu, 1.5)))
+    assert np.all(np.isclose(cu, 1.5).sum(axis=(1, 2)) == n_robust)
+
+
+def test_scale_report_of_the_default_data():
+    data = RobustFeatureData.create()
+    rep = data.scale_report(eps=0.0625, q=3)
+    assert rep["robust_survives"] and rep["nonrobust_reversed"]
+    assert rep["dense_dominates"] > 1
+
+
+def test_nonrobust_attack_reverses_the_nonrobust_feature():
+    data = RobustFeatureData.create(K=4, D=63, P=5, alpha=1.0, beta=0.3)
+    X, y = data.sample(12, 0)
+    model = PatchCNN(5, data.d, 3, n_classes=4, rng=0)
+    eps = 0.08
+    res = nonrobust_attack(model, X, y, data, eps)
+    assert np.abs(res.delta).max() <= eps * (1 + 1e-12)          # an l_inf perturbation
+    shift = res.delta @ data.v.T                                   # (n, P, K)
+    np.testing.assert_allclose(shift[np.arange(12), :, y], -eps * np.sqrt(63))
+    np.testing.assert_allclose(res.delta @ data.u.T, 0.0, atol=1e-12)  # robust feature untouched
+    assert nonrobust_directions(data.v, 5).shape == (4, 5, data.d)
+
+
+def test_feature_correlations():
+    data = RobustFeatureData.create(K=4, D=6, P=2)
+    W = np.zeros((4, 3, data.d))
+    W[:, 0] = 2.0 * data.u
+    W[:, 1] = 0.5 * data.v
+    W[:, 2] = -data.u
+    model = PatchCNN(2, data.d, 3, n_classes=4, W=W)
+    np.testing.assert_allclose(feature_correlations(model, data.u), 2.0)
+    assert np.isclose(robust_correlation(model, data), 2.0)
+    assert np.isclose(nonrobust_correlation(model, data), 0.5)
