@@ -63,13 +63,49 @@ def _pytest(folder, target=None, extra=()):
                           capture_output=True, text=True, timeout=300)
 
 
+def _function_node(path, qual):
+    with open(path, encoding="utf-8") as fh:
+        nodes = ast.parse(fh.read()).body
+    node = None
+    for part in qual.split("."):
+        node = next(n for n in nodes if getattr(n, "name", None) == part)
+        nodes = node.body
+    return node
+
+
+def _check_stubs_keep_signatures_and_docstrings(folder, assignment):
+    import npfp
+
+    root = os.path.dirname(npfp.__file__)
+    for spec in assignment.solutions:
+        module, _, qual = spec.partition(":")
+        rel = os.path.join(*module.split(".")[1:])
+        ref = os.path.join(root, rel + ".py")
+        if not os.path.exists(ref):
+            ref = os.path.join(root, rel, "__init__.py")
+        stu = os.path.join(folder, "student_npfp", os.path.relpath(ref, root))
+        a, b = _function_node(ref, qual), _function_node(stu, qual)
+        assert ast.dump(a.args) == ast.dump(b.args), spec
+        assert ast.get_docstring(a) == ast.get_docstring(b), spec
+        with open(stu, encoding="utf-8") as fh:
+            assert "NotImplementedError" in ast.get_source_segment(fh.read(), b), spec
+
+
 @pytest.mark.parametrize("aid", list(ASSIGNMENTS))
 def test_autograder_fails_on_every_stubbed_test(tmp_path, aid):
     (folder,) = make(str(tmp_path), [aid])
     for name in ("README.md", "starter.py", "test_autograder.py", "pytest.ini"):
         assert os.path.isfile(os.path.join(folder, name)), name
     with open(os.path.join(folder, "starter.py"), encoding="utf-8") as fh:
-        assert "# %%" in fh.read()  # jupytext percent format
+        starter = fh.read()
+    assert "# %%" in starter  # jupytext percent format
+    try:
+        import jupytext
+    except ImportError:
+        pass
+    else:
+        assert len(jupytext.reads(starter, fmt="py:percent").cells) >= 3
+    _check_stubs_keep_signatures_and_docstrings(folder, ASSIGNMENTS[aid])
     res = _pytest(folder)
     assert res.returncode == 1, res.stdout + res.stderr
     assert "NotImplementedError" in res.stdout
