@@ -115,7 +115,7 @@ ax.scatter(X2[:, 0], X2[:, 1], c=np.where(y2 > 0, "tab:red", "tab:blue"), edgeco
 for x in X2:
     ax.add_patch(plt.Circle(x, 0.05, fill=False, ls="--", lw=0.8))
 ax.axhline(0.5, color="gray", lw=0.5)
-ax.set(aspect="equal", title=r"$f^*$ on a 2-D grid instance (black: $f^*=0$; dashed: balls of radius 0.05)")
+ax.set(aspect="equal", title=r"$f^*$, 2-D grid (black: $f^*=0$; dashed: radius 0.05)")
 fig.colorbar(cs, ax=ax, shrink=0.8)
 fig.savefig(os.path.join(OUT, "fstar_2d.png"), dpi=110, bbox_inches="tight")
 plt.close(fig)
@@ -199,8 +199,9 @@ print("manifold: ambient d =", man.d, " intrinsic k =", man.k, " rank of centred
 # %% [markdown]
 # ## 5. The whole experiment
 #
-# `npfp reproduce expressivity` runs four sweeps (width, d, the width needed to robustly
-# fit the *whole* support against d, and the manifold); here its quick configuration
+# `npfp reproduce expressivity` runs five measurements (width, d, the width needed to
+# robustly fit the *whole* support against d, the manifold, and two other labellings
+# $\varphi$: a deterministic checkerboard and a simple halfspace); here its quick configuration
 # (`npfp reproduce expressivity --quick`), or an even smaller one with `NPFP_QUICK=1`.
 # The default configuration (`npfp reproduce expressivity`) uses d = 7 for the width
 # sweep, d up to 9 and k up to 7; see `docs/papers/expressivity.md` for its numbers.

@@ -1,6 +1,6 @@
 r"""Robust training is easy, robust generalization is not (Li, Jin, Zhong, Hopcroft, Wang; NeurIPS 2022).
 
-``npfp reproduce expressivity`` runs four measurements on the grid hard instance
+``npfp reproduce expressivity`` runs five measurements on the grid hard instance
 (:class:`npfp.expressivity.data.HardInstance`, random labelling phi, l2 threat model,
 radius ``delta`` with ``eps0 < delta < eps/2``), each with two-layer ReLU networks
 (:class:`npfp.nn.TwoLayerNet`, both layers trained) adversarially trained with PGD
@@ -192,7 +192,7 @@ def _collect(rows):
 
 
 def run(config: Config = Config(), progress=None) -> Result:
-    """Run the four measurements (see the module docstring); no plotting."""
+    """Run the five measurements (see the module docstring); no plotting."""
     t0 = time.perf_counter()
     c = config
     rng = np.random.default_rng(c.seed)
@@ -488,7 +488,7 @@ def _bounded(need):
 
 
 def plot(result: Result, path: str) -> str:
-    """Four panels: width sweep, dimension sweep, whole-support accuracy, manifold."""
+    """Five panels: width sweep, dimension sweep, whole-support accuracy, manifold, labellings."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
