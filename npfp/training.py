@@ -213,6 +213,7 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
             loss, dout = _loss(model, out, yb)
             grads, _ = (model.backward(dout, cache, input_grad=False) if skip_dX
                         else model.backward(dout, cache))
+            del cache   # this batch's activations, freed before the next forward pass
             optimizer.step(model.params, grads, epoch)
             step += 1
             tot_loss += loss * len(idx)

@@ -290,8 +290,12 @@ class SymmetricReLUNet(Model):
         # BEGIN SOLUTION
         W, b = self.params["W"], self.params["b"]
         u = X @ W.T                        # (n, m) pre-activations <w_i, x>
-        zp, zm = u - b, -u - b
-        out = self.output_scale * (self.act(zp) - self.act(zm)).sum(axis=1)
+        zp = u - b                         # <w_i, x> - b_i
+        zm = np.negative(u, out=u)         # -<w_i, x> - b_i, in u's memory (u is spent)
+        zm -= b
+        out = self.act(zp).sum(axis=1)     # the two branches summed one at a time:
+        out -= self.act(zm).sum(axis=1)    # no (n, m) array for their difference
+        out *= self.output_scale
         return out, (X, zp, zm)
         # END SOLUTION
 
@@ -302,13 +306,16 @@ class SymmetricReLUNet(Model):
         W = self.params["W"]
         s = self.output_scale * dout[:, None]
         gp, gm = self.act.grad(zp), self.act.grad(zm)
-        G = s * (gp + gm)                  # d loss / d u, shape (n, m)
+        db = (s * (gm - gp)).sum(axis=0) if param_grads and "b" in self.trainable else None
+        G = gp                             # d loss / d u = s (act'(zp) + act'(zm)), shape (n, m),
+        G += gm                            # built in the memory of gp (a fresh array)
+        G *= s
         dX = G @ W if input_grad else None
         grads = {}
         if param_grads:
             grads["W"] = G.T @ X
-            if "b" in self.trainable:
-                grads["b"] = (s * (gm - gp)).sum(axis=0)
+            if db is not None:
+                grads["b"] = db
         return grads, dX
         # END SOLUTION
 
