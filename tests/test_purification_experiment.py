@@ -36,7 +36,7 @@ def test_adversarial_training_from_clean_weights_is_robust(result):
 
 def test_feature_purification_principle(result):
     n = result.numbers
-    assert n["purified_fraction"] >= 0.5                          # measured 0.82
+    assert n["purified_fraction"] >= 0.6                          # measured 0.82
     assert n["median_cos_w_w0"] <= 0.2                            # measured 0.10
     assert n["median_cos_wadv_w0"] <= 0.2                         # measured 0.11
     # adversarial training removes the mixture along w* and concentrates the neurons
