@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_int, check_nonnegative, check_rng
+from .._validation import check_int, check_nonnegative, check_rng
 from ..nn import SymmetricReLUNet
 from ..nn.models import Model
 
@@ -112,6 +112,3 @@ class LowRankUpdateNet(Model):
             grads["V"] = GW.T @ self.params["U"]          # dL/dV = G_W^T U
         return grads, dX
 
-    def check_rank_input(self, W):
-        """Validate a weight matrix of this model's shape (helper for tests)."""
-        return check_array(W, "W", shape=self.W_clean.shape)

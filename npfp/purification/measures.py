@@ -114,7 +114,10 @@ def purified_fraction(W, W_adv) -> float:
 
 
 def dictionary_coefficients(W, M) -> np.ndarray:
-    r"""Coefficients of every neuron in the dictionary basis, :math:`C = W M`, row i is :math:`c_i = M^\top w_i`.
+    r"""Coefficients of every neuron in the dictionary basis, :math:`C = W M`.
+
+    Row i is :math:`c_i = M^\top w_i` (Allen-Zhu & Li, Sec. 1: neurons seen as
+    combinations of the features M_j).
 
     Parameters
     ----------
