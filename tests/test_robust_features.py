@@ -85,3 +85,49 @@ def test_feature_correlations():
     np.testing.assert_allclose(feature_correlations(model, data.u), 2.0)
     assert np.isclose(robust_correlation(model, data), 2.0)
     assert np.isclose(nonrobust_correlation(model, data), 0.5)
+
+
+# -- the paper's claims, reduced configuration ------------------------------------------------
+from npfp.robust_features.experiment import (Config, evaluate, make_model, one_step_attack,  # noqa: E402
+                                             pgd_attack, train_phase)
+
+REDUCED = Config(n_train=100, n_test=200, eval_steps=10)
+
+
+def _setup(c):
+    rng = np.random.default_rng(c.seed)
+    data = RobustFeatureData.create(K=c.K, D=c.D, P=c.P, n_robust=c.n_robust, alpha=c.alpha,
+                                    beta=c.beta, sigma_p=c.sigma_p)
+    Xtr, ytr = data.sample(c.n_train, rng)
+    Xte, yte = data.sample(c.n_test, rng)
+    return rng, data, Xtr, ytr, Xte, yte
+
+
+def test_standard_training_learns_the_nonrobust_feature():
+    c = REDUCED
+    rng, data, Xtr, ytr, Xte, yte = _setup(c)
+    model = make_model(data, c)
+    rc, nc = train_phase(model, data, Xtr, ytr, epochs=c.epochs, lr=c.lr, rng=rng)
+    ev = evaluate(model, data, Xte, yte, c.eps, c.eval_steps, rng=0)
+    assert ev["clean"] >= 0.95
+    assert ev["nonrobust_attack"] <= 0.10          # fooled by -eps sign(v_y) on every patch
+    assert nc[-1] > 3 * rc[-1]                     # mainly the non-robust feature
+
+
+def test_adversarial_training_switches_to_the_robust_feature():
+    c = REDUCED
+    rng, data, Xtr, ytr, Xte, yte = _setup(c)
+    model = make_model(data, c)
+    train_phase(model, data, Xtr, ytr, epochs=c.warmup, lr=c.lr, rng=rng)
+    before = evaluate(model, data, Xte, yte, c.eps, c.eval_steps, rng=0)
+    v0 = nonrobust_correlation(model, data)
+    train_phase(model, data, Xtr, ytr, epochs=c.one_step_epochs, lr=c.one_step_lr,
+                attack=one_step_attack(c), rng=rng)
+    rc, nc = train_phase(model, data, Xtr, ytr, epochs=c.finetune_epochs, lr=c.finetune_lr,
+                         attack=pgd_attack(c), rng=rng)
+    after = evaluate(model, data, Xte, yte, c.eps, c.eval_steps, rng=0)
+    assert rc[-1] > 5 * nc[-1]                     # robust feature above non-robust
+    assert nc[-1] < 0.1 * v0                       # non-robust learning suppressed
+    assert after["clean"] >= 0.95
+    assert after["pgd"] >= before["pgd"] + 0.5     # and robustness follows
+    assert after["nonrobust_attack"] >= 0.5

@@ -89,6 +89,7 @@ class Result:
     full_space_robust_train: float
     full_space_robust_test: float
     seconds: float
+    W: np.ndarray = None            # final filters (m, d)
 
 
 def adversarial_gd(model, X, y, attack, *, lam: float, lr: float, epochs: int, rng=None,
@@ -206,7 +207,7 @@ def run(config: Config = Config(), progress=None) -> Result:
                   U_growth=gu, V_growth=gv,
                   full_space_robust_train=full(model, Xtr, ytr, rng=eval_rng).accuracy,
                   full_space_robust_test=full(model, Xte, yte, rng=eval_rng).accuracy,
-                  seconds=time.perf_counter() - t0)
+                  seconds=time.perf_counter() - t0, W=model.params["W"].copy())
 
 
 def _flatness_gap_correlation(r: Result) -> float:

@@ -74,7 +74,7 @@ class Config:
     one_step_lr: float = 0.1
     one_step_epochs: int = 120
     one_step_size: float = 1.25      # one-step attack: l_inf step of length 1.25 eps
-    pgd_lr: float = 0.1
+    pgd_lr: float = 0.05
     pgd_epochs: int = 150
     train_steps: int = 3             # PGD steps of the multi-step training attack
     finetune_lr: float = 0.05        # PGD after the one-step phase
