@@ -45,7 +45,7 @@ def conditions(report: dict) -> str:
             f"BLAS {blas or 'unknown (threadpoolctl missing)'}, BLAS threads {m['blas_threads']}, "
             f"PyTorch {m['torch'] or 'not installed'}"
             f"{'' if m['torch'] is None else ' (' + str(m['torch_threads']) + ' threads)'}, "
-            f"environment {m['blas']['env'] or '{}'}, {m['cpu_count']} CPUs, "
+            f"environment {m['blas']['env'] or '{}'}, {m['cpu_count']} CPUs ({m.get('processor') or '?'}), "
             f"load average (1/5/15 min) at start {_fmt_load(m.get('load_average_start'))}, "
             f"at end {_fmt_load(m.get('load_average_end'))}; batch {m['batch']}, "
             f"best of {m['repeats']} run(s).")

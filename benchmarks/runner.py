@@ -334,6 +334,17 @@ def load_torch(mode: str):
     return torch
 
 
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def _load_average():
     try:
         return list(os.getloadavg())
@@ -373,10 +384,11 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
     if torch is not None:
         torch.set_num_threads(threads)
     meta = {
-        "command": " ".join(sys.argv),
+        "command": " ".join(["python -m benchmarks"] + sys.argv[1:]
+                            if sys.argv[0].endswith("__main__.py") else sys.argv),
         "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
         "python": platform.python_version(), "numpy": np.__version__,
-        "machine": platform.machine(), "processor": platform.processor(),
+        "machine": platform.machine(), "processor": _cpu_model(),
         "cpu_count": os.cpu_count(), "load_average_start": _load_average(),
         "blas_threads": threads, "blas": _blas_info(),
         "torch": None if torch is None else torch.__version__,
