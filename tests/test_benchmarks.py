@@ -113,6 +113,28 @@ def test_torch_reference_runs():
         assert r["torch_seconds"] > 0 and r["ratio_to_torch"] > 0
 
 
+@pytest.mark.torch
+@pytest.mark.slow
+def test_torch_reference_computes_the_same_function():
+    """The reference networks give npfp's outputs and its weight gradients."""
+    torch = pytest.importorskip("torch")
+    from benchmarks import torch_ref
+    from npfp.nn.models import _loss
+    X, y = runner.make_data(TINY, np.float64)
+    for kind in runner.MODELS:
+        model = runner.make_model(kind, TINY, np.float64)
+        Xk = runner.model_input(kind, TINY, X)
+        W, f = torch_ref._build(torch, kind, model, runner.BIAS, runner.RHO, runner.Q)
+        Xt, yt = torch.from_numpy(Xk), torch.from_numpy(y)
+        out, cache = model.forward(Xk)
+        np.testing.assert_allclose(f(Xt).detach().numpy(), out, rtol=1e-10, atol=1e-12)
+        loss = torch.nn.functional.softplus(-yt * f(Xt)).mean()
+        loss.backward()
+        _, dout = _loss(model, out, y)
+        grads, _ = model.backward(dout, cache, input_grad=False)
+        np.testing.assert_allclose(W.grad.numpy(), grads["W"], rtol=1e-8, atol=1e-12)
+
+
 # -- engine paths the benchmarks rely on -----------------------------------------------
 def _models(rng, dtype):
     d, m = 6, 5
