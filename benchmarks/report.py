@@ -48,7 +48,8 @@ def conditions(report: dict) -> str:
             f"environment {m['blas']['env'] or '{}'}, {m['cpu_count']} CPUs ({m.get('processor') or '?'}), "
             f"load average (1/5/15 min) at start {_fmt_load(m.get('load_average_start'))}, "
             f"at end {_fmt_load(m.get('load_average_end'))}; batch {m['batch']}, "
-            f"best of {m['repeats']} run(s).")
+            f"best of {m['repeats']} run(s) (workloads under 2 GFLOP: best of "
+            f"{max(m['repeats'], m.get('quick_repeats', 1))}).")
     return "\n".join(lines)
 
 

@@ -353,7 +353,8 @@ def _load_average():
 
 
 def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WORKLOADS, *,
-                   batch: int = 500, repeats: int = 1, torch_mode: str = "auto",
+                   batch: int = 500, repeats: int = 1, quick_repeats: int = 5,
+                   torch_mode: str = "auto",
                    memory: bool = True, n: int | None = None, log=None, json_path=None) -> dict:
     """Run the benchmarks and return a JSON-friendly dict.
 
@@ -366,6 +367,9 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
         Minibatch size of training and of the attack.
     repeats : int
         Each timing is the best of this many runs (each from the same initial model).
+    quick_repeats : int
+        Workloads of under 2 GFLOP (the small size) are timed as the best of this many
+        runs instead: they take milliseconds, and one run is mostly noise.
     torch_mode : 'auto' | 'on' | 'off'
         Time the PyTorch eager reference when installed ('auto'), require it ('on').
     memory : bool
@@ -393,7 +397,7 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
         "blas_threads": threads, "blas": _blas_info(),
         "torch": None if torch is None else torch.__version__,
         "torch_threads": None if torch is None else torch.get_num_threads(),
-        "batch": batch, "repeats": repeats, "pgd_steps": PGD_STEPS, "lr": LR,
+        "batch": batch, "repeats": repeats, "quick_repeats": quick_repeats, "pgd_steps": PGD_STEPS, "lr": LR,
     }
     rows = []
     for sname in sizes:
@@ -425,10 +429,12 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                     def job(i, wl=wl, attack=attack, model0=model0, Xk=Xk):
                         m = model0.copy()
                         return lambda: run_npfp(wl, m, Xk, y, batch, attack)
-                    secs, cpu = time_call(job, repeats)
                     flops = workload_flops(wl, size)
+                    reps = max(repeats, quick_repeats) if flops < 2e9 else repeats
+                    secs, cpu = time_call(job, reps)
                     row = {"size": label, "d": size.d, "m": size.m, "n": size.n, "P": size.P,
-                           "dtype": dt, "model": kind, "workload": wl, "seconds": secs,
+                           "dtype": dt, "model": kind, "workload": wl, "repeats": reps,
+                           "seconds": secs,
                            "cpu_seconds": cpu, "matmul_cpu_gflops": peak_cpu,
                            "cpu_ratio_to_matmul": flops / cpu / 1e9 / peak_cpu,
                            "gflops": flops / secs / 1e9, "flops": flops,
@@ -443,7 +449,7 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                     if torch is not None:
                         from . import torch_ref
                         row["torch_seconds"], row["torch_cpu_seconds"] = torch_ref.time_workload(
-                            torch, wl, kind, size, Xk, y, model0, batch, repeats,
+                            torch, wl, kind, size, Xk, y, model0, batch, reps,
                             lr=LR, eps=pgd_eps(size), steps=PGD_STEPS,
                             step_size=2.5 * pgd_eps(size) / PGD_STEPS, bias=BIAS, rho=RHO, q=Q)
                         row["ratio_to_torch"] = secs / row["torch_seconds"]
@@ -525,6 +531,8 @@ def main(argv=None) -> int:
     p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     p.add_argument("--batch", type=int, default=500, help="minibatch size (default 500)")
     p.add_argument("--repeats", type=int, default=1, help="best of this many timed runs")
+    p.add_argument("--quick-repeats", type=int, default=5,
+                   help="best of this many runs for workloads under 2 GFLOP (default 5)")
     p.add_argument("--n", type=int, default=None, help="override n (quick runs)")
     p.add_argument("--torch", choices=["auto", "on", "off"], default="auto",
                    help="time the PyTorch eager reference (auto: when installed)")
@@ -547,7 +555,8 @@ def main(argv=None) -> int:
         limiter = threadpool_limits(limits=args.threads)
     try:
         report = run_benchmarks(args.sizes, args.dtypes, args.models, args.workloads,
-                                batch=args.batch, repeats=args.repeats, torch_mode=args.torch,
+                                batch=args.batch, repeats=args.repeats,
+                                quick_repeats=args.quick_repeats, torch_mode=args.torch,
                                 memory=not args.no_memory, n=args.n, log=log, json_path=args.json)
     finally:
         if limiter is not None:
