@@ -68,13 +68,14 @@ def _reproduce(args) -> int:
 def _bench(argv) -> int:
     """Delegate to ``python -m benchmarks`` (which lives beside the package, not in it)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not os.path.isfile(os.path.join(root, "benchmarks", "runner.py")):
-        print("npfp: error: `npfp bench` needs a source checkout with its benchmarks/ folder",
-              file=sys.stderr)
-        return 2
-    if root not in sys.path:
+    if os.path.isfile(os.path.join(root, "benchmarks", "runner.py")) and root not in sys.path:
         sys.path.insert(0, root)
-    from benchmarks.runner import main as bench_main
+    try:
+        from benchmarks.runner import main as bench_main
+    except ImportError:
+        print("npfp: error: `npfp bench` needs a source checkout with its benchmarks/ folder "
+              "(run it from the repository root)", file=sys.stderr)
+        return 2
     return bench_main(argv)
 
 
