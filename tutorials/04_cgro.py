@@ -27,7 +27,6 @@
 # few seconds). Figures go to `npfp-results/tutorial04/` (or `$NPFP_TUTORIAL_OUT`).
 
 # %%
-import dataclasses
 import os
 
 import matplotlib
