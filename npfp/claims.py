@@ -111,7 +111,8 @@ class ClaimContext:
     quick : bool
         Quick mode (seconds per claim) or the full configuration.
     seed : int
-        Base seed; every claim derives its own ``rng`` from it.
+        Base seed; every claim derives its own ``rng`` from it, and a non-zero seed
+        replaces the ``seed`` field of the reproductions' configs (0 keeps their own).
     cache : dict
         Shared between the claims of one :func:`run_claims` call, so that several claims
         about one experiment run it once (see :meth:`experiment`).
@@ -137,6 +138,8 @@ class ClaimContext:
         if key not in self.cache:
             mod = load_experiment(name)
             cfg = mod.quick_config() if self.quick else mod.Config()
+            if self.seed and "seed" in {f.name for f in dataclasses.fields(cfg)}:
+                overrides = {"seed": self.seed, **overrides}   # seed 0: the config's own
             if overrides:
                 cfg = dataclasses.replace(cfg, **overrides)
             try:

@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     p.add_argument("--list", action="store_true", help="list the claims without running them")
     p.add_argument("--detail", action="store_true", help="add a detail column")
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="base seed (0: each reproduction keeps its own config seed)")
 
     p = sub.add_parser("assignments", help="generate the course assignments (npfp.assignments)")
     p.add_argument("action", choices=["make", "list"])
