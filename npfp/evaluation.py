@@ -42,7 +42,7 @@ def _check_model_data(model, X, y):
 
 
 def correct_mask(model, X, y) -> np.ndarray:
-    """Per point: model.predict(x) == y (binary: sign with 0 -> -1; K-class: argmax)."""
+    """Per point: model.predict(x) == y (strict: a zero score or tied logits is an error)."""
     X, y = _check_model_data(model, X, y)
     return model.predict(X) == y
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_array, check_int, check_nonnegative, check_rng
-from .nn.models import Model, _loss
+from .nn.models import Model, _loss, correct
 from .optim import SGD
 
 __all__ = ["History", "fit", "Progress"]
@@ -217,8 +217,7 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
             optimizer.step(model.params, grads, epoch)
             step += 1
             tot_loss += loss * len(idx)
-            pred = np.where(out > 0, 1.0, -1.0) if model.task == "binary" else out.argmax(axis=1)
-            tot_correct += float(np.sum(pred == yb))
+            tot_correct += float(np.sum(correct(out, yb, model.task)))
             if step in snapshot_steps:
                 hist.snapshots[step] = {k: v.copy() for k, v in model.params.items()}
         hist.loss.append(tot_loss / n)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import npfp.nn.activations as activations_module
 import npfp.nn.losses as losses_module
 import npfp.nn.models as models_module
+from npfp.nn.models import correct
 from npfp.nn import (Activation, LinearModel, PatchCNN, SymmetricReLUNet, TwoLayerNet,
                      smoothed_relu)
 
@@ -101,7 +102,7 @@ def test_model_protocol(index):
     out, cache = model.forward(X)
     if model.task == "binary":
         assert out.shape == (6,)
-        np.testing.assert_array_equal(model.predict(X), np.where(out > 0, 1.0, -1.0))
+        np.testing.assert_array_equal(model.predict(X), np.sign(out))
     else:
         assert out.shape == (6, model.n_classes)
         np.testing.assert_array_equal(model.predict(X), out.argmax(axis=1))
@@ -126,9 +127,18 @@ def params_equal(a, b):
     return set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_zero_score_predicts_minus_one():
+def test_ties_are_no_decision():
+    # a zero score (e.g. a network whose ReLUs an attack switched off) is correct for no label
     model = LinearModel(np.array([1.0, -1.0]), 0.0)
-    np.testing.assert_array_equal(model.predict(np.array([[1.0, 1.0], [2.0, 1.0]])), [-1.0, 1.0])
+    X = np.array([[1.0, 1.0], [2.0, 1.0]])
+    np.testing.assert_array_equal(model.predict(X), [0.0, 1.0])
+    assert not np.any(model.predict(X[:1]) == np.array([-1.0]))
+    assert not np.any(model.predict(X[:1]) == np.array([1.0]))
+    # tied top logits likewise: predict -1, never a class index
+    multi = LinearModel(np.zeros((3, 2)), 0.0)
+    np.testing.assert_array_equal(multi.predict(X), [-1, -1])
+    np.testing.assert_array_equal(correct(np.array([[1.0, 1.0, 0.0], [2.0, 1.0, 0.0]]),
+                                          np.array([0, 0]), "multiclass"), [False, True])
 
 
 def test_default_second_layer_is_plus_minus_one_over_m():

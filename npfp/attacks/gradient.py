@@ -66,6 +66,7 @@ import numpy as np
 
 from .._validation import check_bounds, check_int, check_norm, check_positive, check_rng
 from ..nn.losses import per_sample_loss, sigmoid, softmax
+from ..nn.models import decide
 from .projections import (box_limits, dual_maximizer, finalize, flatten, norms, project_ball_box,
                           random_in_ball, validate_eps)
 from .result import AttackResult
@@ -87,7 +88,7 @@ def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
     out, cache = model.forward(X)
     n = out.shape[0]
     if model.task == "binary":
-        correct = np.where(out > 0, 1.0, -1.0) == y
+        correct = decide(out, "binary") == y
         if loss == "ce":
             m = y * out
             losses = np.logaddexp(0.0, -m)
@@ -97,7 +98,7 @@ def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
             dout = -y * np.ones_like(out)
     else:
         rows = np.arange(n)
-        correct = np.argmax(out, axis=1) == y
+        correct = decide(out, "multiclass") == y
         onehot = np.zeros(out.shape, dtype=bool)
         onehot[rows, y] = True
         if loss == "ce":

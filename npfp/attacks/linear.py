@@ -42,6 +42,7 @@ from .._validation import (check_array, check_binary_labels, check_bounds, check
                            check_norm)
 from .projections import (box_limits, dual_maximizer, dual_norms, finalize, norms,
                           validate_eps)
+from ..nn.models import decide
 from .result import AttackResult
 
 __all__ = ["linear_worst_case", "linear_robust_margin", "linear_robust_accuracy",
@@ -80,8 +81,8 @@ def _check_inputs(model, X, y):
 
 
 def _binary_correct(score, y):
-    """Prediction rule of npfp models: sign(score) with 0 counted as -1."""
-    return np.where(score > 0, 1.0, -1.0) == y
+    """Prediction rule of npfp models: strict, a zero score is no decision."""
+    return decide(score, "binary") == y
 
 
 def _pair_weights(w, y):
@@ -147,7 +148,7 @@ def linear_worst_case(model, X, y, eps, norm: str = "l2", bounds=None) -> Attack
             best_m = np.where(better, m, best_m)
             best_delta = np.where(better[:, None], delta, best_delta)
         x_adv = finalize(X, best_delta, eps, norm, bounds)
-        success = (x_adv @ w.T + b).argmax(axis=1) != y
+        success = decide(x_adv @ w.T + b, "multiclass") != y
     delta = x_adv - X
     return AttackResult(x_adv=x_adv, delta=delta, success=success,
                         loss_trace=np.zeros((0, 0)),

@@ -6,12 +6,12 @@ Every network has a hand-written ``forward(X) -> (out, cache)`` and
 from .activations import (Activation, get_activation, relu, relu_grad, relu_pow, relu_pow_grad,
                           smoothed_relu, smoothed_relu_grad)
 from .losses import logistic_loss, per_sample_loss, sigmoid, softmax, softmax_cross_entropy
-from .models import (LinearModel, Model, PatchCNN, SymmetricReLUNet, TwoLayerNet, input_gradient,
-                     loss_and_grads)
+from .models import (LinearModel, Model, PatchCNN, SymmetricReLUNet, TwoLayerNet, correct, decide,
+                     input_gradient, loss_and_grads)
 
 __all__ = [
     "Activation", "get_activation", "relu", "relu_grad", "relu_pow", "relu_pow_grad",
     "smoothed_relu", "smoothed_relu_grad", "logistic_loss", "per_sample_loss", "sigmoid",
     "softmax", "softmax_cross_entropy", "LinearModel", "Model", "PatchCNN",
-    "SymmetricReLUNet", "TwoLayerNet", "input_gradient", "loss_and_grads",
+    "SymmetricReLUNet", "TwoLayerNet", "input_gradient", "loss_and_grads", "correct", "decide",
 ]

@@ -29,7 +29,7 @@ from .activations import Activation, get_activation
 from .losses import _cross_entropy_parts, logistic_loss, sigmoid, softmax_cross_entropy
 
 __all__ = ["Model", "LinearModel", "SymmetricReLUNet", "TwoLayerNet", "PatchCNN",
-           "loss_and_grads", "input_gradient"]
+           "loss_and_grads", "input_gradient", "decide", "correct"]
 
 
 class Model:
@@ -90,11 +90,16 @@ class Model:
         return self.forward(X)[0]
 
     def predict(self, X) -> np.ndarray:
-        """Predicted labels: sign(f(x)) in {-1, +1} (0 counts as -1), or argmax of logits."""
+        """Predicted labels: sign(f(x)) for a binary score, argmax for logits.
+
+        A tie is *no decision*: a zero score predicts 0 (never a label) and logits whose
+        maximum is not unique predict -1.  So ``predict(X) == y`` is the strict rule
+        y f(x) > 0 (binary) / z_y > max_{j != y} z_j (K classes) of :func:`correct`;
+        otherwise a network silenced by an attack (every ReLU off, output exactly 0)
+        would be credited with every point of one class.
+        """
         out = self.decision_function(X)
-        if self.task == "binary":
-            return np.where(out > 0, 1.0, -1.0)
-        return np.argmax(out, axis=1)
+        return decide(out, self.task)
 
     def loss(self, X, y) -> float:
         """Mean training loss (logistic or cross-entropy) at (X, y)."""
@@ -108,6 +113,21 @@ class Model:
     def __repr__(self):
         shapes = ", ".join(f"{k}{tuple(v.shape)}" for k, v in self.params.items())
         return f"{type(self).__name__}({shapes})"
+
+
+def decide(out, task: str) -> np.ndarray:
+    """Labels from model outputs with ties as no decision (see :meth:`Model.predict`)."""
+    if task == "binary":
+        return np.sign(out)
+    pred = np.argmax(out, axis=1)
+    top = out[np.arange(out.shape[0]), pred]
+    tied = np.sum(out == top[:, None], axis=1) > 1
+    return np.where(tied, -1, pred)
+
+
+def correct(out, y, task: str) -> np.ndarray:
+    """Per-sample strict correctness: y f(x) > 0, or z_y > max_{j != y} z_j."""
+    return decide(out, task) == y
 
 
 def _loss(model: Model, out, y):
