@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from npfp.gradcheck import check_model_gradients
 from npfp.purification.data import SparseCodingData, make_dictionary
-from npfp.purification.experiment import Config, strict_robust_accuracy
+from npfp.purification.experiment import Config, robust_accuracy_at
 from npfp.purification.learner import NormTiedBias, make_attack, make_network, train_clean
 from npfp.purification.lower_bound import (NTKModel, PolynomialKernelModel, best_linear_classifier,
                                            linear_robust_radius)
@@ -244,7 +244,7 @@ def test_best_linear_classifier_radius_is_exact():
     lin = best_linear_classifier(data)
     r = linear_robust_radius(data)
     assert r == pytest.approx(1 / 6)
-    assert strict_robust_accuracy(lin, X, y, 0.0, "l2") == 1.0
-    assert strict_robust_accuracy(lin, X, y, 0.999 * r, "l2") == 1.0
+    assert robust_accuracy_at(lin, X, y, 0.0, "l2") == 1.0
+    assert robust_accuracy_at(lin, X, y, 0.999 * r, "l2") == 1.0
     margin1 = np.abs(X @ lin.params["w"]) < 1.5
-    assert strict_robust_accuracy(lin, X, y, 1.001 * r, "l2") == pytest.approx(1 - margin1.mean())
+    assert robust_accuracy_at(lin, X, y, 1.001 * r, "l2") == pytest.approx(1 - margin1.mean())

@@ -32,7 +32,8 @@ import numpy as np
 
 from npfp.attacks import FGM
 from npfp.purification.data import SparseCodingData
-from npfp.purification.experiment import strict_accuracy, strict_robust_accuracy
+from npfp.evaluation import accuracy
+from npfp.purification.experiment import robust_accuracy_at
 from npfp.purification.learner import make_network, train_adversarial, train_clean
 from npfp.purification.lower_bound import best_linear_classifier, linear_robust_radius
 from npfp.purification.measures import (init_correlation, mixture_statistics,
@@ -82,8 +83,8 @@ W = net.params["W"].copy()
 
 
 def report(name, model):
-    acc = strict_accuracy(model, Xt, yt)
-    rob = strict_robust_accuracy(model, Xt, yt, tau, "l2", steps=20, restarts=1, rng=0)
+    acc = accuracy(model, Xt, yt)
+    rob = robust_accuracy_at(model, Xt, yt, tau, "l2", steps=20, restarts=1, rng=0)
     print(f"{name:28s} clean {100 * acc:5.1f}%   robust at tau (PGD-20) {100 * rob:5.1f}%")
     return acc, rob
 

@@ -28,6 +28,7 @@ Model-independent attacks::
     fixed_direction_attack(model, X, y, direction, eps, norm='l2', per='label'|'point'|'all')
     FixedDirection(eps, direction, norm, per=...)         # as an attack object
     RandomNoise(eps, norm, sphere=True)                   # baseline noise of norm eps
+    Transfer(attack, surrogate)                           # craft on a surrogate, test on the model
 
 Geometry (:mod:`npfp.attacks.projections`): ``norms``, ``dual_norms``,
 ``project_ball``, ``project_ball_box`` (exact ball-box projection), ``dual_maximizer``,
@@ -59,13 +60,14 @@ from .linear import (LinearExact, linear_robust_accuracy, linear_robust_margin,
 from .projections import (dual_maximizer, dual_norms, norms, project_ball, project_ball_box,
                           random_in_ball)
 from .result import AttackResult
+from .transfer import Transfer
 
 __all__ = [
     "AttackResult", "Attack", "FGM", "FGSM", "PGD", "loss_and_input_gradient",
     "LinearExact", "linear_worst_case", "linear_robust_margin", "linear_robust_accuracy",
     "minimal_linear_distance", "fixed_direction_attack", "FixedDirection", "RandomNoise",
     "norms", "dual_norms", "project_ball", "project_ball_box", "dual_maximizer",
-    "random_in_ball",
+    "random_in_ball", "Transfer",
     # submodules (listed so the API reference renders their docstrings)
-    "linear", "gradient", "directional", "projections", "result",
+    "linear", "gradient", "directional", "projections", "result", "transfer",
 ]

@@ -24,7 +24,7 @@ import copy as _copy
 import numpy as np
 
 from .._validation import (check_array, check_binary_labels, check_class_labels, check_int,
-                           check_nonnegative, check_positive, check_rng, float_dtype)
+                           check_nonnegative, check_positive, check_rng)
 from .activations import Activation, get_activation
 from .losses import _cross_entropy_parts, logistic_loss, sigmoid, softmax_cross_entropy
 

@@ -15,9 +15,9 @@ One run (Allen-Zhu & Li 2020, arXiv 2005.10190):
 6. low-rank adversarial training of rank r and the singular values of W' - W
    (:mod:`npfp.purification.lowrank`).
 
-Correctness is the strict margin criterion y f(x) > 0 everywhere: a network whose
-neurons are all silenced outputs f = 0 and decides nothing (the engine's ``predict``
-would map 0 to class -1 and credit such points to half the data).
+Correctness is the engine's strict margin criterion y f(x) > 0 everywhere: a network whose
+neurons are all silenced outputs f = 0 and decides nothing (see ``npfp.nn.Model.predict``);
+a rule mapping 0 to class -1 would credit such points to half the data.
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._validation import check_int, check_nonnegative, check_norm, check_positive, check_rng
-from ..attacks import FGM, PGD, linear_robust_margin
+from ..attacks import FGM, PGD, LinearExact, Transfer
+from ..evaluation import accuracy, robust_accuracy, robust_mask
 from ..experiments import claim_row, format_table, save_json, save_npz
 from ..nn import LinearModel
 from ..optim import SGD, cosine
@@ -43,7 +44,7 @@ from .measures import (effective_rank, init_correlation, mixture_statistics,
                        update_singular_values)
 
 __all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result",
-           "strict_accuracy", "strict_robust_accuracy", "strict_robust_mask",
+           "evaluation_attacks", "robust_accuracy_at",
            "robust_by_vote_margin"]
 
 
@@ -145,41 +146,35 @@ def quick_config() -> Config:
 
 
 # ----------------------------------------------------------------------------------
-def strict_accuracy(model, X, y) -> float:
-    """Fraction of points with y f(x) > 0 (a zero score is not a decision)."""
-    return float(np.mean(y * model.decision_function(X) > 0))
+def evaluation_attacks(model, eps, norm, *, steps=20, restarts=2) -> list:
+    r"""The attacks that measure robust accuracy at radius eps (per-point worst case).
 
-
-def strict_robust_mask(model, X, y, eps, norm, *, steps=20, restarts=2, rng=None) -> np.ndarray:
-    r"""Per point: y f(x) > 0 and y f(x + delta) > 0 for the attack point (robust at eps).
-
-    Linear models are evaluated exactly (dual norm, :func:`npfp.attacks.linear_robust_margin`);
-    everything else with :class:`npfp.attacks.PGD` on the margin loss -y f(x) (it never
-    saturates, unlike the logistic loss on very confident points), ``steps`` steps,
-    ``restarts`` random restarts, per-point worst case; NTK models additionally by transfer
-    from :class:`~npfp.purification.lower_bound.SmoothedNTK` surrogates.  An upper bound
-    on the true robust accuracy.
+    Linear models are attacked exactly (dual norm: the worst case is
+    :func:`npfp.attacks.linear_worst_case`); everything else with
+    :class:`npfp.attacks.PGD` on the margin loss -y f(x) (it never saturates, unlike the
+    logistic loss on very confident points), ``steps`` steps and ``restarts`` random
+    restarts.  NTK models are piecewise constant in their frozen gates, so they also get
+    transfer attacks (:class:`npfp.attacks.Transfer`) from smoothed-gate surrogates
+    (:class:`~npfp.purification.lower_bound.SmoothedNTK`, gate width 0.1 and 1 times the
+    mean bias).  Used with :func:`npfp.evaluation.robust_mask`, whose decision rule is
+    strict (y f(x) > 0), the result is an upper bound on the true robust accuracy.
     """
     if eps == 0:
-        return y * model.decision_function(X) > 0
+        return []
     if isinstance(model, LinearModel):
-        return linear_robust_margin(model, X, y, eps, norm) > 0    # exact: y f(x) - eps ||w||_*
+        return [LinearExact(eps, norm)]
     pgd = PGD(eps, norm, steps=steps, restarts=restarts, loss="margin")
-    ok = y * model.decision_function(X) > 0
-    ok &= y * model.decision_function(pgd(model, X, y, rng=rng).x_adv) > 0
+    attacks = [pgd]
     if isinstance(model, NTKModel):
-        # the NTK is discontinuous at its frozen gates: add transfer attacks from smoothed
-        # surrogates (gate width T = 0.1 and 1 times the mean bias), per-point worst case
-        for t in (0.1, 1.0):
-            sur = SmoothedNTK(model, t * float(np.mean(model.b0)) + 1e-300)
-            ok &= y * model.decision_function(pgd(sur, X, y, rng=rng).x_adv) > 0
-    return ok
+        attacks += [Transfer(pgd, SmoothedNTK(model, t * float(np.mean(model.b0)) + 1e-300))
+                    for t in (0.1, 1.0)]
+    return attacks
 
 
-def strict_robust_accuracy(model, X, y, eps, norm, *, steps=20, restarts=2, rng=None) -> float:
-    """Robust accuracy at radius eps: the mean of :func:`strict_robust_mask`."""
-    ok = strict_robust_mask(model, X, y, eps, norm, steps=steps, restarts=restarts, rng=rng)
-    return float(np.mean(ok)) if ok.size else float("nan")
+def robust_accuracy_at(model, X, y, eps, norm, *, steps=20, restarts=2, rng=None) -> float:
+    """Robust accuracy at radius eps under :func:`evaluation_attacks`."""
+    return robust_accuracy(model, X, y, evaluation_attacks(model, eps, norm, steps=steps,
+                                                           restarts=restarts), rng=rng)
 
 
 def robust_by_vote_margin(ok, Z, w_star) -> list:
@@ -245,7 +240,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     eval_seed = int(rng.integers(2**31))
 
     def racc(model, eps=tau, Xe=Xt, ye=yt):
-        return strict_robust_accuracy(model, Xe, ye, eps, norm, steps=cfg.eval_steps,
+        return robust_accuracy_at(model, Xe, ye, eps, norm, steps=cfg.eval_steps,
                                       restarts=cfg.eval_restarts,
                                       rng=np.random.default_rng(eval_seed))
 
@@ -279,12 +274,13 @@ def run(config: Config = Config(), progress=None) -> Result:
 
     nums = {"tau": tau, "norm": norm, "kappa": cfg.kappa}
     def rmask(model):
-        return strict_robust_mask(model, Xt, yt, tau, norm, steps=cfg.eval_steps,
-                                  restarts=cfg.eval_restarts, rng=np.random.default_rng(eval_seed))
-    nums["clean_acc_clean_net"] = strict_accuracy(net, Xt, yt)
+        attacks = evaluation_attacks(model, tau, norm, steps=cfg.eval_steps,
+                                     restarts=cfg.eval_restarts)
+        return robust_mask(model, Xt, yt, attacks, rng=np.random.default_rng(eval_seed))
+    nums["clean_acc_clean_net"] = accuracy(net, Xt, yt)
     ok_clean = rmask(net)
     nums["robust_acc_clean_net"] = float(np.mean(ok_clean))
-    nums["clean_acc_fgm_at"] = strict_accuracy(fgm_net, Xt, yt)
+    nums["clean_acc_fgm_at"] = accuracy(fgm_net, Xt, yt)
     ok_fgm = rmask(fgm_net)
     nums["robust_acc_fgm_at"] = float(np.mean(ok_fgm))
     nums["robust_by_vote_margin"] = {
@@ -292,7 +288,7 @@ def run(config: Config = Config(), progress=None) -> Result:
             "clean net": robust_by_vote_margin(ok_clean, Zt, data.w_star),
             "FGM-AT net": robust_by_vote_margin(ok_fgm, Zt, data.w_star)}}
     if pgd_net is not None:
-        nums["clean_acc_pgd_at"] = strict_accuracy(pgd_net, Xt, yt)
+        nums["clean_acc_pgd_at"] = accuracy(pgd_net, Xt, yt)
         nums["robust_acc_pgd_at"] = racc(pgd_net)
     tick("evaluation")
 
@@ -343,7 +339,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     lb = {"best linear (exact)": best_lin, "linear clean": lin_c, "linear AT": lin_a,
           f"poly deg {cfg.poly_degree} clean": poly_c, f"poly deg {cfg.poly_degree} AT": poly_a,
           "NTK clean": ntk_c, "NTK AT": ntk_a}
-    nums["lower_bound"] = {name: {"clean_acc": strict_accuracy(mdl, Xt, yt),
+    nums["lower_bound"] = {name: {"clean_acc": accuracy(mdl, Xt, yt),
                                   "robust_acc": racc(mdl)} for name, mdl in lb.items()}
     nums["ntk_bias_ratio"] = float(ntk_c.bias_ratio)
     tick("lower-bound evaluation")
@@ -359,7 +355,7 @@ def run(config: Config = Config(), progress=None) -> Result:
         t_net = net.copy()
         t_net.params["W"] = W + (U_[:, :r] * s_[:r]) @ Vt_[:r]
         NormTiedBias(cfg.kappa).apply(t_net, cfg.kappa)
-        truncated[int(r)] = {"clean_acc": strict_accuracy(t_net, Xt, yt), "robust_acc": racc(t_net)}
+        truncated[int(r)] = {"clean_acc": accuracy(t_net, Xt, yt), "robust_acc": racc(t_net)}
     nums["truncated_update"] = truncated
     lowrank = {}
     for r in cfg.ranks:
@@ -368,7 +364,7 @@ def run(config: Config = Config(), progress=None) -> Result:
                           lr=cfg.lowrank_lr, batch_size=cfg.batch_size, rng=rng, progress=False,
                           model=lr_model)
         full = lr_model.to_network()
-        lowrank[int(r)] = {"clean_acc": strict_accuracy(full, Xt, yt), "robust_acc": racc(full)}
+        lowrank[int(r)] = {"clean_acc": accuracy(full, Xt, yt), "robust_acc": racc(full)}
         models[f"rank-{r} AT"] = full
         tick(f"rank-{r} adversarial training")
     nums["lowrank"] = lowrank
