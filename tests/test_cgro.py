@@ -97,6 +97,7 @@ def test_phase_growth():
     t1, gu, gv = phase_growth(U, V, alpha=1.0, q=3.0)
     assert t1 == 2 and np.isclose(gu, 1.5) and np.isclose(gv, 20.0)
     assert phase_growth(np.zeros(3), np.ones((3, 2)), 1.0, 3.0)[0] == -1
+    assert phase_growth(U, V - 0.2, alpha=1.0, q=3.0)[2] == np.inf   # from <= 0 to > 0
 
 
 # -- the span(w*) threat model -------------------------------------------------------------
@@ -146,4 +147,6 @@ def test_cgro_claims_quick():
     assert cte >= 0.90                      # clean generalisation
     assert rtr - rte >= 0.40                # robust overfitting
     assert r.phase2_start >= 0 and r.V_growth >= 5 * r.U_growth   # U stalls, V_i grow
+    corr = np.corrcoef(r.flatness, r.robust_train - r.robust_test)[0, 1]
+    assert corr >= 0.5                      # global flatness tracks the gap
     assert "robust generalisation gap" in summary_table(r)

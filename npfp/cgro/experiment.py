@@ -44,31 +44,31 @@ __all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save", "
 
 @dataclass(frozen=True)
 class Config:
-    """Configuration of ``npfp reproduce cgro`` (defaults: about a minute on 2 cores)."""
+    """Configuration of ``npfp reproduce cgro`` (defaults: about 30 s on 2 cores)."""
 
     d: int = 200
     P: int = 3
     alpha: float = 1.0
-    sigma_p: float = 0.15
+    sigma_p: float = 0.12
     n_train: int = 100
     n_test: int = 300
     m: int = 20
     q: float = 3.0
     init_scale: float = 0.05
     lr: float = 1.0
-    epochs: int = 100
+    epochs: int = 200
     lam: float = 0.5                # weight of the adversarial term
     delta: float = 0.9              # l2 radius in span(w*), close to alpha
     train_steps: int = 5            # PGD steps of the training attack
     eval_steps: int = 20            # PGD steps of the evaluation attack
-    eval_every: int = 2
+    eval_every: int = 4
     flatness_delta: float = 0.01    # l_inf radius of the global-flatness max
     seed: int = 0
 
 
 def quick_config() -> Config:
     """A reduced configuration (seconds) for tests, tutorials and ``--quick``."""
-    return Config(n_train=80, n_test=100, epochs=60, train_steps=3, eval_steps=10, eval_every=4)
+    return Config(n_train=80, n_test=100, epochs=100, train_steps=3, eval_steps=10, eval_every=4)
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,8 @@ def phase_growth(U, V, alpha: float, q: float, quantile: float = 10.0):
     clean sample a margin of at least 1: alpha^q U >= 1.  Returns (t1, U[T]/U[t1],
     V_(10%)[T] / V_(10%)[t1]) where V_(10%) is the 10th percentile over training samples
     (so "the V_i grow" means nearly all of them, not a few); t1 = -1 and NaNs when
-    alpha^q U never reaches 1.
+    alpha^q U never reaches 1.  A growth from a non-positive value to a positive one is
+    reported as +inf (no memorisation at t1, some at the end).
     """
     hit = np.flatnonzero(alpha ** q * np.asarray(U) >= 1.0)
     if hit.size == 0:
@@ -159,7 +160,10 @@ def phase_growth(U, V, alpha: float, q: float, quantile: float = 10.0):
     U = np.asarray(U)
     Vm = np.percentile(np.asarray(V), quantile, axis=1)
     gu = U[-1] / U[t1] if U[t1] > 0 else float("nan")
-    gv = Vm[-1] / Vm[t1] if Vm[t1] > 0 else float("nan")
+    if Vm[t1] > 0:
+        gv = Vm[-1] / Vm[t1]
+    else:
+        gv = float("inf") if Vm[-1] > 0 else float("nan")
     return t1, float(gu), float(gv)
 
 
@@ -233,7 +237,7 @@ def summary_table(r: Result) -> str:
         claim_row("U stalls, V_i grow", "true feature partially learned, noise memorised",
                   f"after epoch {r.phase2_start + 1}: U x{r.U_growth:.2f}, V_i (10th pct) x{r.V_growth:.1f}",
                   "V growth >= 5 x U growth",
-                  bool(np.isfinite(r.V_growth) and r.V_growth >= 5 * r.U_growth)),
+                  bool(not np.isnan(r.V_growth) and r.V_growth >= 5 * r.U_growth)),
         claim_row("global flatness tracks the gap", "E max ||grad_x L||_1 grows with the gap",
                   f"corr(flatness, gap) = {corr:.2f}; flatness {r.flatness[0]:.3g} -> {r.flatness[-1]:.3g}",
                   "corr >= 0.5", bool(np.isfinite(corr) and corr >= 0.5)),
