@@ -41,7 +41,8 @@ def conditions(report: dict) -> str:
         blas = "; ".join(f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')}, "
                          f"{p.get('num_threads')} threads)" for p in pools if p.get("user_api") == "blas")
         lines.append(
-            f"- `{m['command']}` at {m['time_utc']} UTC: Python {m['python']}, NumPy {m['numpy']}, "
+            f"- `{m['command']}` at {m['time_utc']} UTC on commit {m.get('git_commit') or '?'}: "
+            f"Python {m['python']}, NumPy {m['numpy']}, "
             f"BLAS {blas or 'unknown (threadpoolctl missing)'}, BLAS threads {m['blas_threads']}, "
             f"PyTorch {m['torch'] or 'not installed'}"
             f"{'' if m['torch'] is None else ' (' + str(m['torch_threads']) + ' threads)'}, "

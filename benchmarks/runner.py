@@ -338,6 +338,20 @@ def load_torch(mode: str):
     return torch
 
 
+def _git_commit():
+    """The checkout's commit (and whether it has local changes), when git is there."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + (" (with local changes)" if dirty else "")) or None
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as fh:
@@ -395,6 +409,7 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
         "command": " ".join(["python -m benchmarks"] + sys.argv[1:]
                             if sys.argv[0].endswith("__main__.py") else sys.argv),
         "time_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+        "git_commit": _git_commit(),
         "python": platform.python_version(), "numpy": np.__version__,
         "machine": platform.machine(), "processor": _cpu_model(),
         "cpu_count": os.cpu_count(), "load_average_start": _load_average(),
