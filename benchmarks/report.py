@@ -102,8 +102,13 @@ def markdown(report: dict) -> str:
              "### Targets", "",
              "| target | passed |", "|---|---|"]
     parts += [f"| {k} | {p} of {n} |" for k, (p, n) in summary.items()]
-    parts += ["", "| target | case | measured | verdict |", "|---|---|---|---|"]
-    parts += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in t]
+    # every case of the throughput and float32 targets; of the others (one case per
+    # row of the results table) only the failures
+    shown = [row for row in t if row[0].startswith((">=", "float32")) or row[3] == "FAIL"]
+    parts += ["", "Every case of the first and third targets, and the failing cases of the "
+              "others (the rest pass; their numbers are in the results table):", "",
+              "| target | case | measured | verdict |", "|---|---|---|---|"]
+    parts += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in shown]
     return "\n".join(parts)
 
 
