@@ -27,6 +27,7 @@ from ._validation import check_array, check_int, check_nonnegative, check_rng
 from .attacks.gradient import FGM
 from .attacks.directional import RandomNoise
 from .attacks.projections import norms, validate_eps
+from .experiments import save_figure, subplots
 
 __all__ = ["accuracy", "correct_mask", "robust_accuracy", "robust_mask", "RadiusCurve",
            "accuracy_vs_radius", "plot_accuracy_vs_radius", "minimal_radius",
@@ -194,11 +195,8 @@ def plot_accuracy_vs_radius(curves, path: str, *, reference_lines=None, title: s
     envelope : bool
         Plot the monotone envelope instead of the raw accuracies.
     """
-    from matplotlib.figure import Figure   # no pyplot: never touches the global backend
-
     curves = [curves] if isinstance(curves, RadiusCurve) else list(curves)
-    fig = Figure(figsize=(5, 3.5))
-    ax = fig.subplots()
+    fig, ax = subplots(figsize=(5, 3.5))   # no pyplot: never touches the global backend
     for c in curves:
         ax.plot(c.eps, c.envelope if envelope else c.accuracy, marker="o", ms=3,
                 label=c.label or None)
@@ -214,9 +212,7 @@ def plot_accuracy_vs_radius(curves, path: str, *, reference_lines=None, title: s
         ax.set_title(title)
     if any(c.label for c in curves) or isinstance(reference_lines, dict):
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)      # rendered by the Agg canvas
-    return path
+    return save_figure(fig, path)
 
 
 def minimal_radius(model, X, y, attack, *, eps_max: float, iters: int = 20, rng=None) -> np.ndarray:

@@ -36,7 +36,7 @@ import numpy as np
 
 from ..attacks import PGD, FixedDirection
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
-from ..experiments import claim_row, format_table, save_json, save_npz
+from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
 from ..datasets import load_digits
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
 from .measures import cosine_matrix, group_equivalent_weights
@@ -191,9 +191,6 @@ def summary_table(result: Result) -> str:
 
 def save(result: Result, outdir: str) -> list:
     """JSON, NPZ and figures (cosine heatmaps, robust accuracy curves)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     os.makedirs(outdir, exist_ok=True)
     r = result
@@ -205,7 +202,7 @@ def save(result: Result, outdir: str) -> list:
                        "cos_multi_groups": r.cos_multi_groups, "eps": r.eps,
                        **{k.replace(" ", "_"): v for k, v in r.curves.items()}},
                       os.path.join(outdir, "averaging_digits.npz"))]
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, axes = subplots(1, 2, figsize=(9, 3.8))
     for ax, C, ttl in ((axes[0], r.cos_binary, "binary network"), (axes[1], r.cos_multi, "10-class network")):
         im = ax.imshow(C, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
         ax.set_xlabel("neuron r")
@@ -213,10 +210,7 @@ def save(result: Result, outdir: str) -> list:
         ax.set_yticks(range(10))
         ax.set_title(ttl)
     fig.colorbar(im, ax=axes, shrink=0.8, label="cos(digit mean, w_r)")
-    p = os.path.join(outdir, "digits_cosines.png")
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, os.path.join(outdir, "digits_cosines.png"), dpi=120, tight=False))
     curves = [RadiusCurve(eps=r.eps, accuracy=r.curves[n], envelope=r.curves[n], label=n)
               for n in ("binary pgd", "binary worst", "derived pgd", "derived worst")]
     paths.append(plot_accuracy_vs_radius(curves, os.path.join(outdir, "digits_robust_accuracy.png"),

@@ -38,7 +38,7 @@ import numpy as np
 
 from ..attacks import PGD, FixedDirection
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
-from ..experiments import claim_row, format_table, save_json, save_npz
+from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
 from .data import MultiClusterData
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
 from .measures import (averaged_feature_direction, cosine_block_summary, cosine_matrix,
@@ -288,11 +288,8 @@ def summary_table(result: Result) -> str:
 
 def plot_cosines(result: Result, path: str, title: str = "") -> str:
     """Heatmaps of cos(mu_i, w_r) for the binary and the k-class network."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
+    fig, axes = subplots(1, 2, figsize=(9, 3.8))
     for ax, C, ttl in ((axes[0], result.cos_binary, "binary network"),
                        (axes[1], result.cos_multi, "k-class network")):
         im = ax.imshow(C, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
@@ -302,9 +299,7 @@ def plot_cosines(result: Result, path: str, title: str = "") -> str:
     fig.colorbar(im, ax=axes, shrink=0.8, label=r"$\cos(\mu_i, w_r)$")
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120, tight=False)
 
 
 def plot_curves(result: Result, path: str, names, title: str = "") -> str:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .._validation import check_int, check_nonnegative, check_positive, check_rng
 from ..attacks import PGD
-from ..experiments import claim_row, format_table, save_json, save_npz
+from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
 from ..nn.losses import logistic_loss
 from ..training import Progress
 from .attack import SubspaceAttack
@@ -251,9 +251,6 @@ def summary_table(r: Result) -> str:
 
 def save(r: Result, outdir: str) -> list:
     """JSON of the numbers, NPZ of the curves, and two PNG figures."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     os.makedirs(outdir, exist_ok=True)
     paths = []
@@ -269,7 +266,7 @@ def save(r: Result, outdir: str) -> list:
                            "clean_test": r.clean_test, "flatness": r.flatness, "loss": r.loss},
                           os.path.join(outdir, "cgro.npz")))
     T = np.arange(1, len(r.U) + 1)
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, ax = subplots(1, 2, figsize=(10, 3.8))
     ax[0].plot(T, r.U, label="U = sum_r <w_r, w*>^q")
     ax[0].plot(T, np.median(r.V, axis=1), label="median V_i")
     ax[0].fill_between(T, np.percentile(r.V, 10, axis=1), np.percentile(r.V, 90, axis=1), alpha=0.2,
@@ -287,12 +284,8 @@ def save(r: Result, outdir: str) -> list:
     ax[1].set_ylabel("accuracy")
     ax[1].set_title("CGRO: the robust generalisation gap")
     ax[1].legend(fontsize=8)
-    fig.tight_layout()
-    p = os.path.join(outdir, "cgro_curves.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    paths.append(save_figure(fig, os.path.join(outdir, "cgro_curves.png"), dpi=110))
+    fig, ax = subplots(figsize=(5, 3.6))
     ax.plot(r.epochs, r.flatness, color="C3", label="global flatness (train)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("E max ||grad_x L||_1")
@@ -300,9 +293,5 @@ def save(r: Result, outdir: str) -> list:
     ax2.plot(r.epochs, r.robust_train - r.robust_test, color="C0", ls="--", label="robust gap")
     ax2.set_ylabel("robust train - robust test")
     fig.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    p = os.path.join(outdir, "cgro_flatness.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, os.path.join(outdir, "cgro_flatness.png"), dpi=110))
     return paths

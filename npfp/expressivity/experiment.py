@@ -51,7 +51,7 @@ from .._validation import check_int, check_rng
 from ..adversarial import stronger_attack
 from ..attacks import PGD
 from ..evaluation import accuracy, robust_mask
-from ..experiments import claim_row, format_table, save_json, save_npz
+from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
 from ..nn import TwoLayerNet
 from ..optim import SGD
 from ..training import Progress, fit
@@ -489,12 +489,9 @@ def _bounded(need):
 
 def plot(result: Result, path: str) -> str:
     """Five panels: width sweep, dimension sweep, whole-support accuracy, manifold, labellings."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     r, c = result, result.config
-    fig, ax = plt.subplots(1, 5, figsize=(22, 4))
+    fig, ax = subplots(1, 5, figsize=(22, 4))
     w = r.width_sweep
     ax[0].semilogx(w["width"], w["robust_train"], "o-", label="robust train")
     ax[0].semilogx(w["width"], w["robust_test"], "s-", label="robust test")
@@ -540,21 +537,15 @@ def plot(result: Result, path: str) -> str:
     ax[4].set_xticklabels(names)
     ax[4].set(ylim=(0, 1.35), yticks=np.linspace(0, 1, 6), title=f"5. labelling phi, d={c.d}, width {c.sweep_width}")
     ax[4].legend(fontsize=7, loc="upper center", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def plot_width_needed(result: Result, path: str) -> str:
     """Width needed for robust accuracy >= target on the whole support vs to memorise N points."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     sup, c = result.support, result.config
     cap = sup["widths"][-1]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = subplots(figsize=(5.5, 4))
     for key, label, mk in (("width_needed_support", "whole support (robust generalization)", "o-"),
                            ("width_needed_memorise", f"N = {sup['memorise_n'][-1]} points (robust training)", "s-")):
         vals = np.array([2 * cap if a is None else a for a in sup[key]], dtype=float)
@@ -566,10 +557,7 @@ def plot_width_needed(result: Result, path: str) -> str:
     ax.set(xlabel="dimension d", ylabel=f"width for robust acc >= {c.target_acc:.0%}",
            title="size needed: exponential vs flat")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=110)
 
 
 def save(result: Result, outdir: str) -> list:

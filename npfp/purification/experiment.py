@@ -31,7 +31,7 @@ import numpy as np
 from .._validation import check_int, check_nonnegative, check_norm, check_positive, check_rng
 from ..attacks import FGM, PGD, LinearExact, Transfer
 from ..evaluation import accuracy, robust_accuracy, robust_mask
-from ..experiments import claim_row, format_table, save_json, save_npz
+from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
 from ..nn import LinearModel
 from ..optim import SGD, cosine
 from ..training import Progress, fit
@@ -452,9 +452,6 @@ def summary_table(result: Result) -> str:
 
 def save(result: Result, outdir: str) -> list:
     """Write JSON (numbers, curves, per-neuron summaries), NPZ (weights) and PNG figures."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     os.makedirs(outdir, exist_ok=True)
     paths = []
@@ -467,7 +464,7 @@ def save(result: Result, outdir: str) -> list:
                           os.path.join(outdir, "purification_arrays.npz")))
 
     # robust accuracy vs radius
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = subplots(figsize=(6.5, 4))
     radii = result.curves["radii"]
     for i, (name, acc) in enumerate((k, v) for k, v in result.curves.items() if k != "radii"):
         ls = "-" if "net" in name or "rank" in name else "--"
@@ -477,15 +474,11 @@ def save(result: Result, outdir: str) -> list:
     ax.set_ylabel("robust accuracy (PGD / exact)")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    p = os.path.join(outdir, "robust_accuracy_vs_radius.png")
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, os.path.join(outdir, "robust_accuracy_vs_radius.png"), dpi=120))
 
     # per-neuron correlation histograms
     pn = result.per_neuron
-    fig, axes = plt.subplots(1, 3, figsize=(10, 3))
+    fig, axes = subplots(1, 3, figsize=(10, 3))
     axes[0].hist(pn["cos_w_w0"], bins=30, alpha=0.7, label="|cos(w, w0)|")
     axes[0].hist(pn["cos_wadv_w0"], bins=30, alpha=0.7, label="|cos(w', w0)|")
     axes[0].set_title("correlation with init")
@@ -498,11 +491,7 @@ def save(result: Result, outdir: str) -> list:
     axes[2].hist(pn["mixture_alignment_adv"], bins=30, alpha=0.7, label="adversarial")
     axes[2].set_title("|cos(mixture, w*)|")
     axes[2].legend(fontsize=7)
-    fig.tight_layout()
-    p = os.path.join(outdir, "neuron_correlations.png")
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, os.path.join(outdir, "neuron_correlations.png"), dpi=120))
 
     # dictionary-coefficient heatmaps, neurons sorted by their top feature
     M, W, Wa = result.weights["M"], result.weights["W"], result.weights["W_adv"]
@@ -510,7 +499,7 @@ def save(result: Result, outdir: str) -> list:
     rows = np.argsort(np.argmax(Ca, axis=1), kind="stable")[:min(64, W.shape[0])]
     cols = np.unique(np.argmax(Ca[rows], axis=1))
     cols = np.concatenate([cols, np.setdiff1d(np.arange(M.shape[1]), cols)])[:min(96, M.shape[1])]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig, axes = subplots(1, 2, figsize=(10, 4))
     for ax, A, title in ((axes[0], C, "clean: |M^T w_i|"), (axes[1], Ca, "adversarial: |M^T w_i'|")):
         B = A[rows][:, cols]
         B = B / np.maximum(B.max(axis=1, keepdims=True), 1e-12)
@@ -518,14 +507,10 @@ def save(result: Result, outdir: str) -> list:
         ax.set_title(title)
         ax.set_xlabel("dictionary atom")
         ax.set_ylabel("neuron")
-    fig.tight_layout()
-    p = os.path.join(outdir, "dictionary_heatmaps.png")
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, os.path.join(outdir, "dictionary_heatmaps.png"), dpi=120))
 
     # singular values of the update and robust accuracy vs rank
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = subplots(1, 2, figsize=(9, 3.2))
     sv = pn["update_singular_values"]
     axes[0].semilogy(np.arange(1, sv.size + 1), np.maximum(sv, 1e-12), marker=".")
     axes[0].set_title("singular values of W' - W")
@@ -538,9 +523,5 @@ def save(result: Result, outdir: str) -> list:
     axes[1].set_ylabel("robust accuracy at tau")
     axes[1].set_ylim(-0.02, 1.02)
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    p = os.path.join(outdir, "low_rank.png")
-    fig.savefig(p, dpi=120)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, os.path.join(outdir, "low_rank.png"), dpi=120))
     return paths

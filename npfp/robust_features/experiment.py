@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..attacks import PGD
-from ..experiments import claim_row, format_table, save_json, save_npz
+from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
 from ..nn import PatchCNN
 from ..optim import SGD
 from ..training import fit
@@ -225,9 +225,6 @@ def summary_table(r: Result) -> str:
 
 def save(r: Result, outdir: str) -> list:
     """JSON of the numbers, NPZ of the curves, a PNG of the feature-learning curves."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     os.makedirs(outdir, exist_ok=True)
     paths = [save_json({"config": r.config, "scale": r.scale, "clean_acc": r.clean_acc,
@@ -237,7 +234,7 @@ def save(r: Result, outdir: str) -> list:
     arrays = {f"{k}_robust": v for k, v in r.robust_curves.items()}
     arrays.update({f"{k}_nonrobust": v for k, v in r.nonrobust_curves.items()})
     paths.append(save_npz(arrays, os.path.join(outdir, "robust_features.npz")))
-    fig, axes = plt.subplots(1, len(METHODS), figsize=(4.2 * len(METHODS), 3.6), sharey=True)
+    fig, axes = subplots(1, len(METHODS), figsize=(4.2 * len(METHODS), 3.6), sharey=True)
     for ax, meth in zip(axes, METHODS):
         ax.plot(r.robust_curves[meth], label="robust: max_r <w_jr, u_j>")
         ax.plot(r.nonrobust_curves[meth], label="non-robust: max_r <w_jr, v_j>")
@@ -249,9 +246,5 @@ def save(r: Result, outdir: str) -> list:
     axes[0].set_ylabel("correlation (class mean)")
     for ax in axes:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    p = os.path.join(outdir, "robust_features_curves.png")
-    fig.savefig(p, dpi=110)
-    plt.close(fig)
-    paths.append(p)
+    paths.append(save_figure(fig, os.path.join(outdir, "robust_features_curves.png"), dpi=110))
     return paths
