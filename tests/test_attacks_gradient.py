@@ -311,3 +311,14 @@ def test_l1_box_projection_matches_bisection_reference():
     ref = np.where(inside, f(0.0), f(b))
     p = project_ball_box(v, eps, "l1", (lo, hi))
     np.testing.assert_allclose(p, ref, atol=1e-12)
+
+
+def test_l1_projection_at_zero_and_tiny_radius():
+    # review: with eps = 0 (or eps below the rounding of the largest entry) no prefix
+    # satisfies Duchi et al.'s condition, and the threshold must come from the first
+    # entry alone -- not from all D, which left a vector of l1 norm ~ ||v||_1 / 2.
+    v = np.array([[3.0, -1.0, 0.5], [1e20, 1.0, 0.0]])
+    p = project_ball(v, 0.0, "l1")
+    np.testing.assert_array_equal(p, 0.0)
+    p = project_ball(v, np.array([0.0, 1e-3]), "l1")
+    assert np.all(norms(p, "l1") <= np.array([0.0, 1e-3]))

@@ -139,6 +139,9 @@ def project_l1_ball(v: np.ndarray, eps) -> np.ndarray:
     css = np.cumsum(u, axis=1) - e
     k = np.arange(1, D + 1, dtype=v.dtype)
     cond = u - css / k > 0
+    # rho >= 1 always (for eps > 0 the first entry qualifies exactly; forcing it keeps
+    # eps = 0, or eps below the rounding of u_(1), from falling back to rho = D)
+    cond[:, 0] = True
     # rho = last index where cond holds (cond is true for a prefix)
     rho = D - 1 - np.argmax(cond[:, ::-1], axis=1)
     theta = css[np.arange(n), rho] / (rho + 1)
