@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import types
 import typing
 
 import numpy as np
@@ -65,7 +66,7 @@ def _convert(text: str, typ, name: str):
         inner = args[0] if args else float
         parts = [p for p in text.split(",") if p.strip()]
         return tuple(_convert(p.strip(), inner, name) for p in parts)
-    if origin is typing.Union:  # Optional[X]
+    if origin in (typing.Union, types.UnionType):  # Optional[X] or X | None
         args = [a for a in typing.get_args(typ) if a is not type(None)]
         if text.lower() == "none":
             return None

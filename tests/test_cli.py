@@ -91,3 +91,17 @@ def test_ci_runs_the_readmes_test_command_verbatim():
         ci = fh.read()
     assert test_command in ci.splitlines()
     assert os.access(os.path.join(ROOT, ".ci", "run"), os.X_OK)
+
+
+def test_set_overrides_an_optional_field_written_with_a_pipe():
+    # review: `float | None` annotations are types.UnionType, not typing.Union
+    import dataclasses
+
+    from npfp.experiments import apply_overrides
+
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        tau: "float | None" = None
+
+    assert apply_overrides(Cfg(), ["tau=0.5"]).tau == 0.5
+    assert apply_overrides(Cfg(tau=1.0), ["tau=none"]).tau is None
