@@ -160,6 +160,7 @@ def run(config: Config = Config(), progress=None) -> Result:
 
 
 def summary_table(result: Result) -> str:
+    """The claims of the paper beside the measured numbers on digits (PASS/FAIL per target)."""
     r, t, c = result, result.targets, result.config
     rows = [
         claim_row("clean accuracies comparable", "both near-perfect",

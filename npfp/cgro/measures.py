@@ -41,7 +41,11 @@ def noise_memorisation(model, X, y) -> np.ndarray:
 
 
 def margin_shares(model, X, y, data: CGROData):
-    """(signal share y alpha^q U per sample, noise share V_i): y f(X) is their sum."""
+    """(signal share alpha^q U, the same for every sample; noise share V_i), shape (n,) each.
+
+    y_i f(X_i) = alpha^q U + V_i exactly: the signal patch is alpha y_i w*, sigma is odd, so
+    it contributes y_i alpha^q U to f, and the noise patches are orthogonal to w*.
+    """
     s = data.alpha ** model.q * true_feature_learning(model, data) * np.ones(len(y))
     return s, noise_memorisation(model, X, y)
 

@@ -561,7 +561,10 @@ def plot_width_needed(result: Result, path: str) -> str:
 
 
 def save(result: Result, outdir: str) -> list:
-    """JSON of the numbers, NPZ of the support-accuracy matrices, one PNG; returns the paths."""
+    """JSON of the numbers, NPZ of the support-accuracy matrices, two PNGs; returns the paths.
+
+    The PNGs are :func:`plot` (five panels) and :func:`plot_width_needed`.
+    """
     os.makedirs(outdir, exist_ok=True)
     r = result
     summary = {"config": dataclasses.asdict(r.config), "width_sweep": r.width_sweep,

@@ -116,6 +116,9 @@ def train_clean(net, X, y, *, kappa: float, epochs: int, lr: float = 0.5, batch_
                 ramp_fraction: float = 0.5, rng=None, progress=None):
     r"""Clean training: logistic loss, minibatch SGD, bias ramped to ``kappa``.
 
+    Minimises :math:`\frac1n\sum_i \log(1 + e^{-y_i f(x_i)})` over W with
+    :math:`b_i = \kappa_t \|w_i\|` (clean training from a small random init).
+
     :math:`\kappa_t` rises linearly over the first ``ramp_fraction`` of the steps.
     Returns the :class:`npfp.training.History`; ``net`` is trained in place and its
     bias left at :math:`\kappa \|w_i\|`.

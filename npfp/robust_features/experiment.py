@@ -114,7 +114,12 @@ def make_model(data: RobustFeatureData, c: Config) -> PatchCNN:
 
 def train_phase(model, data: RobustFeatureData, X, y, *, epochs: int, lr: float, attack=None,
                 rng=None):
-    """One phase of full-batch training; returns the two feature curves (one value per epoch)."""
+    """One phase of full-batch training; returns the two feature curves (one value per epoch).
+
+    Gradient descent on the softmax cross-entropy -log softmax(F(X))_y, at the clean
+    points (standard training) or at ``attack``'s points (adversarial training:
+    ascent on the input, then descent on the loss there).
+    """
     h = fit(model, X, y, epochs=epochs, optimizer=SGD(lr), rng=rng, attack=attack,
             metrics=feature_metrics(data))
     return h.metrics["robust_corr"], h.metrics["nonrobust_corr"]
