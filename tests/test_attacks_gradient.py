@@ -322,3 +322,20 @@ def test_l1_projection_at_zero_and_tiny_radius():
     np.testing.assert_array_equal(p, 0.0)
     p = project_ball(v, np.array([0.0, 1e-3]), "l1")
     assert np.all(norms(p, "l1") <= np.array([0.0, 1e-3]))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+def test_float32_with_bounds_stays_float32_and_inside_box(norm):
+    # review: clipping to float64 bounds upcast x_adv (and delta) to float64
+    rng = np.random.default_rng(3)
+    net = TwoLayerNet(5, 8, n_classes=3, init_scale=1.0, rng=0, dtype=np.float32)
+    X = rng.uniform(0.0, 1.0, size=(40, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    bounds = (0.0, 0.7)      # 0.7 is not a float32 number
+    X = np.clip(X, 0.0, np.float32(0.6999999))
+    for atk in (PGD(0.5, norm, steps=3, bounds=bounds), FGM(0.5, norm, bounds=bounds),
+                RandomNoise(0.5, norm, bounds=bounds)):
+        res = atk(net, X, y, rng=1)
+        assert res.x_adv.dtype == np.float32 and res.delta.dtype == np.float32
+        assert np.all(res.x_adv >= 0.0) and np.all(res.x_adv.astype(np.float64) <= 0.7)
+        assert np.all(norms(res.delta, norm) <= 0.5)

@@ -384,8 +384,13 @@ def finalize(X: np.ndarray, delta_flat: np.ndarray, eps, norm: str, bounds=None,
     e = np.broadcast_to(np.asarray(eps, dtype=np.float64), (n,))
     lo_b = hi_b = None
     if bounds is not None:
-        lo_b = np.broadcast_to(bounds[0], X.shape)
-        hi_b = np.broadcast_to(bounds[1], X.shape)
+        # the bounds in X's dtype (clipping to float64 bounds would upcast float32 inputs),
+        # rounded towards the inside of the box so the clipped points stay in [lo, hi]
+        lo64 = np.broadcast_to(bounds[0], X.shape)
+        hi64 = np.broadcast_to(bounds[1], X.shape)
+        lo_b, hi_b = lo64.astype(X.dtype), hi64.astype(X.dtype)
+        lo_b = np.where(lo_b < lo64, np.nextafter(lo_b, X.dtype.type(np.inf)), lo_b)
+        hi_b = np.where(hi_b > hi64, np.nextafter(hi_b, X.dtype.type(-np.inf)), hi_b)
     delta = delta_flat.reshape(X.shape).astype(X.dtype, copy=False)
     x_adv = X + delta
     if bounds is not None:
