@@ -175,3 +175,10 @@ def test_get_activation_passes_objects_through_and_rejects_others():
         get_activation(3)
     with pytest.raises(ValueError, match="activation must be"):
         get_activation("tanh")
+
+
+def test_relu_pow_with_q_one_is_relu_slope():
+    # review: max(z, 0) ** 0 is 1 for every z, so q = 1 gave slope 1 on z < 0
+    z = np.array([-2.0, -1e-3, 0.0, 1e-3, 2.0])
+    np.testing.assert_array_equal(relu_pow_grad(z, 1.0), relu_grad(z))
+    np.testing.assert_array_equal(Activation("relu_pow", q=1.0).grad(z), relu_grad(z))

@@ -108,6 +108,8 @@ def relu_pow_grad(z, q: float = 3.0):
     q = check_positive(q, "q")
     if q < 1:
         raise ValueError(f"q must be >= 1 for ReLU^q, got {q}")
+    if q == 1:      # max(z, 0) ** 0 would be 1 for z <= 0 too: ReLU^1 is the ReLU
+        return relu_grad(np.asarray(z))
     return q * _power(np.maximum(z, 0), q - 1)
 
 
@@ -150,7 +152,7 @@ class Activation:
     def grad(self, z):
         """Elementwise derivative at z."""
         if self.name == "relu":
-            return relu_grad(z)
+            return relu_grad(np.asarray(z))
         if self.name == "sigma":
             return smoothed_relu_grad(z, self.rho, self.q)
         return relu_pow_grad(z, self.q)
