@@ -193,7 +193,7 @@ def minimal_linear_distance(model, X, y, norm: str = "l2", bounds=None, *, tol: 
     if bounds is None:
         with np.errstate(divide="ignore", invalid="ignore"):
             if task == "binary":
-                # (a point with score exactly 0 and y = -1 is correct but at distance 0)
+                # (a point with score exactly 0 is no decision, i.e. already wrong: distance 0)
                 m = np.maximum(y * (X @ w + b), 0.0)
                 q = float(dual_norms(w[None, :], norm)[0])
                 r = m / q if q > 0 else np.full_like(m, np.inf)
