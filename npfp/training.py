@@ -205,10 +205,12 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
             if on_step is not None:
                 on_step(model, step, epoch)
             if attack is not None:
+                # BEGIN SOLUTION
                 n_clean = int(round(clean_fraction * len(idx)))
                 if n_clean < len(idx):
                     Xadv = _adversarial_batch(attack, model, Xb[n_clean:], yb[n_clean:], rng)
                     Xb = np.concatenate([Xb[:n_clean], Xadv]) if n_clean else Xadv
+                # END SOLUTION
             out, cache = model.forward(Xb)
             loss, dout = _loss(model, out, yb)
             grads, _ = (model.backward(dout, cache, input_grad=False) if skip_dX

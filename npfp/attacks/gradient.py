@@ -324,7 +324,9 @@ class PGD(Attack):
                 free = None
                 if limits is not None:    # pinned: at a box face, gradient pointing out
                     free = ~(((g > 0) & (delta >= limits[1])) | ((g < 0) & (delta <= limits[0])))
+                # BEGIN SOLUTION
                 step = _steepest_step(g, alpha, self.norm, free)
                 delta = project_ball_box(delta + step, eps, self.norm, limits)
+                # END SOLUTION
                 delta = delta.astype(X.dtype, copy=False)
         return self._finish(X, best_delta, model, y, trace)

@@ -158,6 +158,7 @@ def project_ball(v: np.ndarray, eps, norm: str) -> np.ndarray:
     """
     n = v.shape[0]
     e = _col(eps, n, v.dtype)
+    # BEGIN SOLUTION
     if norm == "linf":
         return np.clip(v, -e, e)
     if norm == "l2":
@@ -165,6 +166,7 @@ def project_ball(v: np.ndarray, eps, norm: str) -> np.ndarray:
         scale = np.where(nv > e, e / np.where(nv > 0, nv, 1.0), 1.0)
         return v * scale
     return project_l1_ball(v, eps)
+    # END SOLUTION
 
 
 # ----------------------------------------------------------------------------------
@@ -315,6 +317,7 @@ def dual_maximizer(g: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
     n, D = g.shape
     e = _col(eps, n, g.dtype)
     if limits is None:
+        # BEGIN SOLUTION
         if norm == "linf":
             return e * np.sign(g)
         if norm == "l2":
@@ -324,6 +327,7 @@ def dual_maximizer(g: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
         out = np.zeros_like(g)
         out[np.arange(n), j] = np.sign(g[np.arange(n), j])
         return e * out
+        # END SOLUTION
     lo, hi = limits
     if norm == "linf":
         return np.clip(e * np.sign(g), lo, hi)

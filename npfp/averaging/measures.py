@@ -46,9 +46,11 @@ def cosine_matrix(A, B) -> np.ndarray:
     B = check_array(B, "B", ndim=2)
     if A.shape[1] != B.shape[1]:
         raise ValueError(f"A and B need the same number of columns, got {A.shape} and {B.shape}")
+    # BEGIN SOLUTION
     na = np.linalg.norm(A, axis=1, keepdims=True)
     nb = np.linalg.norm(B, axis=1, keepdims=True)
     return (A / np.where(na > 0, na, 1)) @ (B / np.where(nb > 0, nb, 1)).T
+    # END SOLUTION
 
 
 def group_equivalent_weights(W, a, groups) -> np.ndarray:
@@ -85,8 +87,10 @@ def averaged_feature_direction(mu, J_plus) -> np.ndarray:
     """
     mu = check_array(mu, "mu", ndim=2)
     s = _signs(mu.shape[0], J_plus)
+    # BEGIN SOLUTION
     v = s @ mu
     return v / np.linalg.norm(v)
+    # END SOLUTION
 
 
 def decoupled_feature_directions(mu, J_plus, j) -> np.ndarray:

@@ -66,9 +66,11 @@ def feature_averaging_network(mu, J_plus) -> TwoLayerNet:
     TwoLayerNet with 2 neurons, W = [S_+; S_-], b = 0, a = (+1, -1).
     """
     mu, s = _features(mu, J_plus)
+    # BEGIN SOLUTION
     W = np.stack([mu[s > 0].sum(axis=0), mu[s < 0].sum(axis=0)])
     return TwoLayerNet(mu.shape[1], 2, a=np.array([1.0, -1.0]), W=W, b=np.zeros(2),
                        bias=True, dtype=mu.dtype)
+    # END SOLUTION
 
 
 def feature_decoupling_network(mu, J_plus, threshold: float = 0.0) -> TwoLayerNet:
@@ -89,8 +91,10 @@ def feature_decoupling_network(mu, J_plus, threshold: float = 0.0) -> TwoLayerNe
     """
     mu, s = _features(mu, J_plus)
     theta = check_nonnegative(threshold, "threshold")
+    # BEGIN SOLUTION
     b = -theta * np.einsum("ij,ij->i", mu, mu)
     return TwoLayerNet(mu.shape[1], mu.shape[0], a=s, W=mu, b=b, bias=True, dtype=mu.dtype)
+    # END SOLUTION
 
 
 def fa_center_radius(d: int, k: int, n_plus: int) -> float:

@@ -52,9 +52,11 @@ def row_cosines(A, B) -> np.ndarray:
     A zero row gives cosine 0 (it has no direction to correlate).
     """
     A, B = _pair(A, B, "A", "B")
+    # BEGIN SOLUTION
     num = np.einsum("ij,ij->i", A, B)
     den = np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1)
     return np.where(den > 0, num / np.maximum(den, _TINY), 0.0)
+    # END SOLUTION
 
 
 def init_correlation(W, W0) -> np.ndarray:
@@ -65,7 +67,9 @@ def init_correlation(W, W0) -> np.ndarray:
     the learned neurons are not "lazy" perturbations of w_i^0 (as they would be in the
     NTK regime, see :class:`npfp.purification.lower_bound.NTKModel`).
     """
+    # BEGIN SOLUTION
     return np.abs(row_cosines(W, W0))
+    # END SOLUTION
 
 
 def purification_decomposition(W, W_adv):
@@ -96,11 +100,13 @@ def purification_decomposition(W, W_adv):
         :math:`\|v_i\|`.
     """
     W, W_adv = _pair(W, W_adv, "W", "W_adv")
+    # BEGIN SOLUTION
     sq = np.einsum("ij,ij->i", W_adv, W_adv)
     beta = np.where(sq > 0, np.einsum("ij,ij->i", W, W_adv) / np.maximum(sq, _TINY), 0.0)
     P = beta[:, None] * W_adv
     V = W - P
     return beta, V, np.linalg.norm(P, axis=1), np.linalg.norm(V, axis=1)
+    # END SOLUTION
 
 
 def purified_fraction(W, W_adv) -> float:
@@ -109,8 +115,10 @@ def purified_fraction(W, W_adv) -> float:
     Equivalent to :math:`|\cos(w_i, w_i')| > 1/\sqrt 2`: the clean neuron is *mostly*
     its purified version plus a smaller residual (Allen-Zhu & Li, Sec. 1).
     """
+    # BEGIN SOLUTION
     _, _, pure, resid = purification_decomposition(W, W_adv)
     return float(np.mean(pure > resid)) if pure.size else float("nan")
+    # END SOLUTION
 
 
 def dictionary_coefficients(W, M) -> np.ndarray:
