@@ -145,8 +145,13 @@ def save_json(obj, path: str) -> str:
 
 def save_npz(arrays: dict, path: str) -> str:
     """Write arrays with ``np.savez_compressed`` (loadable with allow_pickle=False)."""
+    arrays = {k: np.asarray(v) for k, v in arrays.items()}
+    for k, v in arrays.items():
+        if v.dtype == object:   # numpy would pickle it
+            raise TypeError(f"save_npz: array {k!r} has dtype object (would be pickled); "
+                            f"store numbers or strings")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    np.savez_compressed(path, **{k: np.asarray(v) for k, v in arrays.items()})
+    np.savez_compressed(path, **arrays)
     return path
 
 

@@ -105,3 +105,16 @@ def test_set_overrides_an_optional_field_written_with_a_pipe():
 
     assert apply_overrides(Cfg(), ["tau=0.5"]).tau == 0.5
     assert apply_overrides(Cfg(tau=1.0), ["tau=none"]).tau is None
+
+
+def test_save_npz_refuses_object_arrays(tmp_path):
+    # review: an object array (e.g. a None among the values) was silently pickled,
+    # so the file could not be loaded with allow_pickle=False as documented
+    import numpy as np
+
+    from npfp.experiments import save_npz
+
+    with pytest.raises(TypeError, match="a"):
+        save_npz({"ok": np.arange(3), "a": None}, str(tmp_path / "x.npz"))
+    path = save_npz({"ok": np.arange(3)}, str(tmp_path / "y.npz"))
+    np.testing.assert_array_equal(np.load(path, allow_pickle=False)["ok"], np.arange(3))
