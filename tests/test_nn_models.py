@@ -185,3 +185,11 @@ def test_hot_path_list_covers_every_model_forward_and_backward():
     names = {f.__qualname__ for f in HOT_FUNCTIONS}
     for cls in (LinearModel, SymmetricReLUNet, TwoLayerNet, PatchCNN):
         assert f"{cls.__name__}.forward" in names and f"{cls.__name__}.backward" in names
+
+
+def test_nan_logits_are_no_decision():
+    # review: argmax returns the index of the first NaN, and NaN == NaN is False, so a
+    # diverged model (NaN logits) was credited with every point of that class
+    out = np.array([[np.nan, np.nan, np.nan], [1.0, np.nan, 0.0], [0.0, 1.0, 2.0]])
+    np.testing.assert_array_equal(models_module.decide(out, "multiclass"), [-1, -1, 2])
+    assert not models_module.correct(out[:1], np.array([0]), "multiclass")[0]

@@ -122,6 +122,7 @@ def decide(out, task: str) -> np.ndarray:
     pred = np.argmax(out, axis=1)
     top = out[np.arange(out.shape[0]), pred]
     tied = np.sum(out == top[:, None], axis=1) > 1
+    tied |= np.isnan(top)       # argmax picks the first NaN: no decision either
     return np.where(tied, -1, pred)
 
 
