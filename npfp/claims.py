@@ -276,7 +276,8 @@ def claims_markdown(results) -> str:
             target = r.op
         else:
             target = f"{r.op} {_fmt_num(r.threshold)}"
-        lines.append(f"| `{c.id}` | {c.statement} | {c.paper} | {r.status.upper()} | "
+        statement = c.statement.replace("|", "\\|")      # a pipe would end the cell
+        lines.append(f"| `{c.id}` | {statement} | {c.paper} | {r.status.upper()} | "
                      f"{_fmt_num(r.measured)} | {target} |")
     return "\n".join(lines)
 
