@@ -339,3 +339,17 @@ def test_float32_with_bounds_stays_float32_and_inside_box(norm):
         assert res.x_adv.dtype == np.float32 and res.delta.dtype == np.float32
         assert np.all(res.x_adv >= 0.0) and np.all(res.x_adv.astype(np.float64) <= 0.7)
         assert np.all(norms(res.delta, norm) <= 0.5)
+
+
+def test_pgd_with_random_start_never_reports_more_than_clean_accuracy():
+    # near-boundary points: random starts can land on the right side of a point the model
+    # gets wrong; PGD keeps x itself as a candidate, so such a point stays a success
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((2000, 5)) * 0.02
+    y = np.where(rng.random(2000) < 0.5, -1.0, 1.0)
+    m = LinearModel(np.ones(5), 0.0)
+    clean_wrong = m.predict(X) != y
+    for steps in (0, 1, 5):
+        res = PGD(0.1, "l2", steps=steps)(m, X, y, rng=0)
+        assert np.all(res.success[clean_wrong])
+        assert res.accuracy <= np.mean(~clean_wrong)

@@ -329,4 +329,10 @@ class PGD(Attack):
                 delta = project_ball_box(delta + step, eps, self.norm, limits)
                 # END SOLUTION
                 delta = delta.astype(X.dtype, copy=False)
+        if self.random_start:
+            # x itself is a candidate too: a point the model already gets wrong stays a
+            # success even when every iterate from a random start is classified correctly,
+            # so the result's accuracy never exceeds the clean accuracy
+            _, correct0, _ = loss_and_input_gradient(model, X, y, self.loss, grad=False)
+            best_delta[~correct0 & ~best_succ] = 0
         return self._finish(X, best_delta, model, y, trace)
