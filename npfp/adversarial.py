@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import check_array, check_nonnegative, check_rng
+from ._validation import check_array, check_rng
 from .attacks.gradient import FGM, PGD
 from .evaluation import accuracy, robust_accuracy
 from .training import History, fit
 
-__all__ = ["adversarial_training", "AdversarialHistory", "stronger_attack", "mixed_attack"]
+__all__ = ["adversarial_training", "AdversarialHistory", "stronger_attack"]
 
 
 @dataclass
@@ -74,32 +74,6 @@ def stronger_attack(attack):
         return PGD(attack.eps, attack.norm, steps=20, restarts=2, bounds=attack.bounds,
                    loss=attack.loss)
     raise TypeError(f"no default evaluation attack for {type(attack).__name__}; pass eval_attack=...")
-
-
-def mixed_attack(attack, clean_fraction: float):
-    """Wrap ``attack`` so a random ``clean_fraction`` of each batch stays clean.
-
-    The clean points are drawn afresh for every batch from the training ``rng`` (so
-    full-batch training does not always keep the same points clean).
-    """
-    clean_fraction = check_nonnegative(clean_fraction, "clean_fraction")
-    if clean_fraction > 1:
-        raise ValueError(f"clean_fraction must be in [0, 1], got {clean_fraction}")
-
-    def run(model, Xb, yb, rng=None):
-        rng = check_rng(rng)
-        n = Xb.shape[0]
-        n_clean = int(round(clean_fraction * n))
-        out = np.array(Xb, copy=True)
-        if n_clean >= n:
-            return out
-        adv = rng.permutation(n)[n_clean:]
-        res = attack(model, Xb[adv], yb[adv], rng=rng)
-        out[adv] = getattr(res, "x_adv", res)
-        return out
-
-    run.__name__ = f"mixed({attack!r}, clean_fraction={clean_fraction})"
-    return run
 
 
 def _warm_start(model, init):
@@ -178,11 +152,11 @@ def adversarial_training(model, X, y, *, attack, epochs: int, lr: float | None =
                              eps=None if ee is None or np.ndim(ee) else float(ee))
     out.clean_accuracy.append(clean_acc(model))
     out.robust_accuracy.append(robust_acc(model))
-    train_attack = mixed_attack(attack, clean_fraction) if clean_fraction > 0 else attack
     all_metrics = {"clean_accuracy": clean_acc, "robust_accuracy": robust_acc}
     all_metrics.update(metrics or {})
     out.history = fit(model, X, y, epochs=epochs, lr=lr, optimizer=optimizer,
-                      batch_size=batch_size, rng=rng, attack=train_attack, on_step=on_step,
+                      batch_size=batch_size, rng=rng, attack=attack, clean_fraction=clean_fraction,
+                      on_step=on_step,
                       metrics=all_metrics, progress=progress, label="adversarial training")
     out.clean_accuracy += out.history.metrics["clean_accuracy"]
     out.robust_accuracy += out.history.metrics["robust_accuracy"]

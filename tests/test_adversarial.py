@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from npfp.adversarial import adversarial_training, mixed_attack, stronger_attack
+from npfp.adversarial import adversarial_training, stronger_attack
 from npfp.attacks import FGM, PGD
 from npfp.evaluation import accuracy, robust_accuracy
 from npfp.nn import LinearModel, TwoLayerNet
@@ -61,17 +61,21 @@ def test_warm_start_and_clean_mixing_on_a_linear_model():
     assert len(d["robust_accuracy"]) == 31 and d["eps"] == 0.5
 
 
-def test_mixed_attack_keeps_a_random_clean_fraction():
+def test_clean_fraction_is_a_fresh_random_subset_each_full_batch_step():
+    # full-batch mixed training: which points stay clean changes from step to step
     m = LinearModel(np.ones(3), 0.0)
-    X = np.zeros((100, 3))
+    X = np.arange(300, dtype=float).reshape(100, 3)        # rows tell the points apart
     y = np.ones(100)
-    mix = mixed_attack(FGM(0.5, "linf"), 0.3)
-    out1 = mix(m, X, y, rng=np.random.default_rng(0))
-    out2 = mix(m, X, y, rng=np.random.default_rng(1))
-    clean1 = np.all(out1 == 0, axis=1)
-    assert clean1.sum() == 30
-    assert not np.array_equal(clean1, np.all(out2 == 0, axis=1))   # fresh draw each time
-    np.testing.assert_allclose(out1[~clean1], -0.5)
+    attacked = []
+
+    def spy(model, Xb, yb, rng=None):
+        attacked.append(frozenset((Xb[:, 0] // 3).astype(int).tolist()))
+        return Xb - 0.5
+
+    adversarial_training(m, X, y, attack=spy, eval_attack=FGM(0.5, "linf"), epochs=2,
+                         lr=1e-6, clean_fraction=0.3, rng=0)
+    assert [len(a) for a in attacked] == [70, 70]        # 30% of each full batch kept clean
+    assert attacked[0] != attacked[1]
 
 
 def test_stronger_attack_defaults_and_errors():
