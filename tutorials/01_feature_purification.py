@@ -18,7 +18,7 @@
 #
 # This script walks through the whole story with the library's functions, on the
 # paper's own sparse coding data.  Run it as a script (`python
-# tutorials/01_feature_purification.py`, figures go to `tutorial-output/`) or open it as
+# tutorials/01_feature_purification.py`, figures go to `npfp-results/tutorial01/`, or `$NPFP_TUTORIAL_OUT`) or open it as
 # a notebook with jupytext.  `NPFP_QUICK=1` shrinks everything for a quick look.
 
 # %%
@@ -40,7 +40,7 @@ from npfp.purification.measures import (init_correlation, mixture_statistics,
                                         purification_decomposition, purified_fraction)
 
 QUICK = os.environ.get("NPFP_QUICK", "0") not in ("", "0")
-OUT = os.environ.get("NPFP_OUT", "tutorial-output")
+OUT = os.environ.get("NPFP_TUTORIAL_OUT", os.path.join("npfp-results", "tutorial01"))
 os.makedirs(OUT, exist_ok=True)
 d, m, n = (32, 128, 2000) if QUICK else (128, 512, 8000)
 clean_epochs, at_epochs = (15, 8) if QUICK else (30, 20)
