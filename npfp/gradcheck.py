@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_rng
 from .nn.models import LinearModel, Model, PatchCNN, SymmetricReLUNet, TwoLayerNet, _loss
 
 __all__ = ["numerical_gradient", "rel_error", "activation_inputs", "kink_margin",
@@ -135,14 +136,7 @@ def check_model_gradients(model: Model, X, y, h: float = 1e-6, wrt=None) -> dict
     out, cache = model.forward(X)
     _, dout = _loss(model, out, y)
     grads, dX = model.backward(dout, cache)
-    names = list(model.trainable) + ["X"] if wrt is None else list(wrt)
-    errors = {}
-    for name in names:
-        if name == "X":
-            errors["X"] = rel_error(dX, numerical_gradient(loss_at, X, h))
-        else:
-            errors[name] = rel_error(grads[name], numerical_gradient(loss_at, model.params[name], h))
-    return errors
+    return _compare(model, X, loss_at, grads, dX, h, wrt)
 
 
 def check_backward(model: Model, X, dout=None, h: float = 1e-6, wrt=None, rng=None) -> dict:
@@ -168,8 +162,6 @@ def check_backward(model: Model, X, dout=None, h: float = 1e-6, wrt=None, rng=No
     dict
         name -> rel_error(analytic, numerical) for the scalar sum(dout * f(X)).
     """
-    from ._validation import check_rng
-
     X = np.array(X, dtype=np.float64)
     out, cache = model.forward(X)
     if dout is None:
@@ -180,11 +172,14 @@ def check_backward(model: Model, X, dout=None, h: float = 1e-6, wrt=None, rng=No
         return float(np.sum(dout * model.forward(X)[0]))
 
     grads, dX = model.backward(dout, cache)
+    return _compare(model, X, objective, grads, dX, h, wrt)
+
+
+def _compare(model: Model, X, objective, grads, dX, h, wrt) -> dict:
+    """rel_error of each analytic gradient against finite differences of ``objective()``."""
     names = list(model.trainable) + ["X"] if wrt is None else list(wrt)
     errors = {}
     for name in names:
-        if name == "X":
-            errors["X"] = rel_error(dX, numerical_gradient(objective, X, h))
-        else:
-            errors[name] = rel_error(grads[name], numerical_gradient(objective, model.params[name], h))
+        analytic, var = (dX, X) if name == "X" else (grads[name], model.params[name])
+        errors[name] = rel_error(analytic, numerical_gradient(objective, var, h))
     return errors
