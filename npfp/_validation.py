@@ -86,16 +86,22 @@ def check_array(x, name: str, *, ndim=None, dtype=None, finite: bool = True,
     return arr
 
 
-def check_binary_labels(y, name: str = "y", n: int | None = None, against: str = "X") -> np.ndarray:
-    """Binary labels must be a 1-D array with values in {-1, +1}.
-
-    ``n`` is the expected number of labels, taken from the array named ``against``.
-    """
+def _label_vector(y, name: str, n: int | None, against: str) -> np.ndarray:
+    """A 1-D label array with ``n`` entries (the rows of the array named ``against``)."""
     arr = np.asarray(y)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:
         raise ValueError(f"{name} has {arr.shape[0]} labels but {against} has {n} rows")
+    return arr
+
+
+def check_binary_labels(y, name: str = "y", n: int | None = None, against: str = "X") -> np.ndarray:
+    """Binary labels must be a 1-D array with values in {-1, +1}.
+
+    ``n`` is the expected number of labels, taken from the array named ``against``.
+    """
+    arr = _label_vector(y, name, n, against)
     if not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{name} must be numeric with values in {{-1, +1}}, got dtype {arr.dtype}")
     if arr.size and not np.all((arr == 1) | (arr == -1)):
@@ -109,11 +115,7 @@ def check_class_labels(y, n_classes: int, name: str = "y", n: int | None = None,
 
     ``n`` is the expected number of labels, taken from the array named ``against``.
     """
-    arr = np.asarray(y)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-dimensional, got shape {arr.shape}")
-    if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} labels but {against} has {n} rows")
+    arr = _label_vector(y, name, n, against)
     if not np.issubdtype(arr.dtype, np.integer):
         if np.issubdtype(arr.dtype, np.floating) and arr.size and np.all(arr == np.round(arr)):
             raise TypeError(f"{name} must be an integer array of class indices, got dtype "
