@@ -77,8 +77,11 @@ def activation_inputs(model: Model, X) -> np.ndarray:
     out, cache = model.forward(X)
     if isinstance(model, SymmetricReLUNet):
         return np.concatenate([cache[1].ravel(), cache[2].ravel()])
-    if isinstance(model, (TwoLayerNet, PatchCNN)):
+    if isinstance(model, TwoLayerNet):
         return cache[1].ravel()
+    if isinstance(model, PatchCNN):     # its cache keeps act'(z), not z
+        W = model.params["W"]
+        return (cache[0] @ W.reshape(-1, W.shape[2]).T).ravel()
     if isinstance(model, LinearModel):
         return np.empty(0)
     raise TypeError(f"activation_inputs does not know {type(model).__name__}")

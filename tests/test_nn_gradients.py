@@ -218,3 +218,24 @@ def test_gradients_in_float32_are_close_to_float64():
     assert g32["W"].dtype == np.float32 and m32.forward(X)[0].dtype == np.float32
     np.testing.assert_allclose(l32, l64, rtol=1e-5)
     np.testing.assert_allclose(g32["W"], g64["W"], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_patch_cnn_float32_gradients_are_close_to_float64(binary):
+    """The CNN's blocked forward and its backward stay in float32 and agree with float64."""
+    rng = np.random.default_rng(4)
+    kw = dict(binary=binary, n_classes=3, init_scale=1.0, rho=0.3, q=3)
+    W = rng.standard_normal((2 if binary else 3, 3, 4))
+    X = rng.standard_normal((6, 2, 4))
+    y = labels(rng, 6) if binary else rng.integers(0, 3, 6)
+    m64 = PatchCNN(2, 4, 3, W=W, **kw)
+    m32 = PatchCNN(2, 4, 3, W=W, dtype=np.float32, **kw)
+    l64, g64 = loss_and_grads(m64, X, y)
+    l32, g32 = loss_and_grads(m32, X.astype(np.float32), y)
+    _, dX32 = input_gradient(m32, X.astype(np.float32), y)
+    _, dX64 = input_gradient(m64, X, y)
+    assert g32["W"].dtype == np.float32 and dX32.dtype == np.float32
+    assert m32.forward(X.astype(np.float32))[0].dtype == np.float32
+    np.testing.assert_allclose(l32, l64, rtol=1e-5)
+    np.testing.assert_allclose(g32["W"], g64["W"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dX32, dX64, rtol=1e-4, atol=1e-5)

@@ -163,7 +163,7 @@ HOT_FUNCTIONS = [
                    "decision_function", "predict", "loss") if name in vars(cls)),
     SymmetricReLUNet.preactivations, PatchCNN.filter_correlations,
     models_module.loss_and_grads, models_module.input_gradient, models_module._loss,
-    Activation.__call__, Activation.grad,
+    Activation.__call__, Activation.grad, Activation.group_sums_and_grad,
     *(getattr(activations_module, n) for n in ("relu", "relu_grad", "smoothed_relu",
                                                "smoothed_relu_grad", "relu_pow", "relu_pow_grad")),
     *(getattr(losses_module, n) for n in ("sigmoid", "logistic_loss", "softmax",
@@ -179,6 +179,56 @@ def test_hot_paths_have_no_python_loops(fn):
     loops = [type(node).__name__ for node in ast.walk(tree)
              if isinstance(node, (ast.For, ast.While, ast.comprehension, ast.AsyncFor))]
     assert not loops, f"{fn.__qualname__} contains Python loops: {loops}"
+
+
+def test_the_one_loop_is_over_row_blocks():
+    """The patch CNN's cache blocking (``_patch_class_sums``) is the engine's one loop: it
+    runs over blocks of rows of a fixed byte size, ``for a in range(0, rows, step)``."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(models_module._patch_class_sums)))
+    loops = [node for node in ast.walk(tree)
+             if isinstance(node, (ast.For, ast.While, ast.comprehension, ast.AsyncFor))]
+    assert len(loops) == 1 and isinstance(loops[0], ast.For)
+    assert ast.unparse(loops[0].iter) == "range(0, rows, step)"
+
+
+@given(rows=st.integers(1, 40), K=st.integers(1, 3), m=st.integers(1, 4), d=small, seed=seeds,
+       act=st.sampled_from([("sigma", {"rho": 0.3, "q": 3}), ("sigma", {"rho": 0.7, "q": 2.5}),
+                            ("sigma", {"rho": 0.5, "q": 4}), ("relu", {}),
+                            ("relu_pow", {"q": 3})]),
+       block_bytes=st.sampled_from([1, 8, 100, 1 << 20]))
+def test_blocked_class_sums_match_the_formula_for_every_block_size(rows, K, m, d, seed, act,
+                                                                   block_bytes):
+    """F[i, j] = sum_r act(<w_{j,r}, x_i>) and act'(z), whatever the block size (1 byte = one
+    row per block)."""
+    rng = np.random.default_rng(seed)
+    a = Activation(act[0], **act[1])
+    Xf, Wf = rng.standard_normal((rows, d)), rng.standard_normal((K * m, d))
+    z = Xf @ Wf.T
+    S = np.full((rows, K * m), np.nan)
+    F = models_module._patch_class_sums(Xf, (Wf * a.input_scale).T, a, K, S, block_bytes=block_bytes)
+    np.testing.assert_allclose(F, a(z).reshape(rows, K, m).sum(axis=2), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(S, a.grad(z), rtol=1e-12, atol=1e-12)
+
+
+def test_patch_cnn_on_an_empty_batch(rng):
+    for cnn in (PatchCNN(3, 4, 2, binary=True, rng=rng), PatchCNN(3, 4, 2, n_classes=3, rng=rng)):
+        out, cache = cnn.forward(np.zeros((0, 3, 4)))
+        grads, dX = cnn.backward(np.zeros(out.shape), cache)
+        assert out.shape[0] == 0 and dX.shape == (0, 3, 4) and np.all(grads["W"] == 0)
+
+
+def test_patch_cnn_backward_leaves_its_cache_unchanged(rng):
+    """backward reads the cached act'(z) only: calling it twice gives the same gradients."""
+    for cnn in (PatchCNN(3, 4, 2, binary=True, init_scale=1.0, rho=0.3, rng=rng),
+                PatchCNN(3, 4, 2, n_classes=3, init_scale=1.0, rho=0.3, rng=rng)):
+        X = rng.standard_normal((5, 3, 4))
+        out, cache = cnn.forward(X)
+        dout = rng.standard_normal(out.shape)
+        g1, dX1 = cnn.backward(dout, cache)
+        g2, dX2 = cnn.backward(dout, cache)
+        np.testing.assert_array_equal(dX1, dX2)
+        np.testing.assert_array_equal(g1["W"], g2["W"])
+        assert g1["W"].flags.c_contiguous and dX1.flags.c_contiguous
 
 
 def test_hot_path_list_covers_every_model_forward_and_backward():

@@ -439,6 +439,37 @@ class TwoLayerNet(Model):
 
 
 # ----------------------------------------------------------------------------------
+#: bytes of pre-activations the patch CNN processes at a time (see _patch_class_sums)
+BLOCK_BYTES = 2 << 20
+
+
+def _patch_class_sums(Xf, Wt, act: Activation, K: int, grad_out, block_bytes: int = BLOCK_BYTES):
+    r"""Per-row class sums of act(Xf Wt) and the derivative act'(Xf Wt) into ``grad_out``.
+
+    Row (i, p) of Xf is patch p of sample i; column (j, r) of Wt is filter r of class j.
+    Returns F[(i,p), j] = \sum_r act(<w_{j,r}, x_{i,p}>), shape (nP, K).
+
+    **Cache blocking, the one loop in the engine's hot path.**  The pre-activation matrix
+    has one entry per (sample, patch, filter) -- tens of MB per batch -- yet each entry
+    carries only 2 d flops of matrix product, so a pass over it in main memory costs
+    about as much as the product.  This function therefore computes the product, the
+    derivative and the sums for ``block_bytes`` of rows at a time, so the activation's
+    passes run in the CPU cache (on the benchmarks' medium and large sizes this made a
+    CNN step 1.5-2x faster).  It loops over blocks of rows, not over samples or
+    neurons; the result does not depend on the block size (tested).
+    """
+    rows, cols = Xf.shape[0], Wt.shape[1]
+    step = max(1, min(rows, block_bytes // max(1, cols * grad_out.itemsize)))
+    F = np.empty((rows, K), dtype=grad_out.dtype)
+    # two block buffers, reused by every block (fresh arrays per block cost page faults)
+    u, work = np.empty((2, step, cols), dtype=grad_out.dtype)
+    for a in range(0, rows, step):
+        b = min(a + step, rows)
+        ub = np.matmul(Xf[a:b], Wt, out=u[:b - a])
+        F[a:b] = act.group_sums_and_grad(ub, K, grad_out[a:b], work=work[:b - a])
+    return F
+
+
 class PatchCNN(Model):
     r"""Two-layer patch CNN (B. Li & Y. Li 2024, Sec. 3; CGRO, Li & Li 2023).
 
@@ -496,28 +527,47 @@ class PatchCNN(Model):
         W = self.params["W"]
         K, m, _ = W.shape
         Xf = X.reshape(n * P, d)
-        z = Xf @ W.reshape(K * m, d).T                       # (nP, Km)
-        F = self.act(z).reshape(n, P, K, m).sum(axis=(1, 3))  # (n, K)
+        # the smoothed ReLU depends on z / rho only: scaling the (K m, d) weights here is
+        # cheaper than dividing the (n P, K m) pre-activations
+        Wt = (W.reshape(K * m, d) * self.act.input_scale).T
+        S = np.empty((n * P, K * m), dtype=np.result_type(Xf, Wt))   # act'(z), for backward
+        Fp = _patch_class_sums(Xf, Wt, self.act, K, S)                # (nP, K)
+        F = Fp.reshape(n, P, K).sum(axis=1)                          # (n, K)
         out = F[:, 1] - F[:, 0] if self.task == "binary" else F
-        return out, (Xf, z, n)
+        return out, (Xf, S, n)
 
     def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
-        Xf, z, n = cache
+        Xf, S, n = cache
         dout = self._check_dout(dout, n)
         W = self.params["W"]
         K, m, d = W.shape
+        # d loss / d z[(i,p), (j,r)] = dF[i, j] act'(z) with dF = d loss / d F.  The
+        # factor dF is applied to the small (nP, d) operands and results, so the cached
+        # S = act'(z) of shape (nP, K m) is only read, by the matrix products.
+        dX, grads = None, {}
         if self.task == "binary":
-            dF = np.stack([-dout, dout], axis=1)             # d out / d F_{-1}, F_{+1}
-        else:
-            dF = dout
-        # d loss / d z[(i,p), (j,r)] = dF[i, j] * act'(z)
-        G = self.act.grad(z)                                 # a fresh (nP, Km) array,
-        Gv = G.reshape(n, self.P, K, m)                      # scaled in place (a view)
-        Gv *= dF[:, None, :, None]
-        dX = (G @ W.reshape(K * m, d)).reshape(n, self.P, d) if input_grad else None
-        grads = {}
+            # dF = (-dout, dout): one product over all filters, class -1's negated
+            s = np.repeat(dout.astype(S.dtype, copy=False), self.P)[:, None]   # (nP, 1)
+            Ws = W.reshape(K * m, d).copy()
+            Ws[:m] *= -1
+            if input_grad:
+                # (Ws^T S^T)^T is S Ws; OpenBLAS computes it up to 1.2x faster in float64
+                # (docs/performance.md), S Ws in float32
+                G = (Ws.T @ S.T).T if S.dtype == np.float64 else S @ Ws
+                dX = np.multiply(G, s, order="C").reshape(n, self.P, d)
+            if param_grads:
+                # (X^T S)^T rather than S^T X: OpenBLAS runs it up to 1.4x faster here
+                dW = np.ascontiguousarray(((s * Xf).T @ S).T).reshape(K, m, d)
+                dW[0] *= -1
+                grads["W"] = dW
+            return grads, dX
+        dFr = np.repeat(dout.T.astype(S.dtype, copy=False), self.P, axis=1)[:, :, None]  # (K, nP, 1)
+        Sk = S.reshape(-1, K, m).transpose(1, 0, 2)         # (K, nP, m): class j's columns
+        if input_grad:
+            dX = (dFr * (Sk @ W)).sum(axis=0).reshape(n, self.P, d)
         if param_grads:
-            grads["W"] = (G.T @ Xf).reshape(K, m, d)
+            dW = (dFr * Xf).transpose(0, 2, 1) @ Sk          # (K, d, m), as above
+            grads["W"] = np.ascontiguousarray(dW.transpose(0, 2, 1))
         return grads, dX
 
     def filter_correlations(self, v):
