@@ -7,6 +7,7 @@ from scipy import stats
 from scipy.optimize import minimize
 
 from npfp.attacks import FGM, FGSM, PGD, AttackResult, RandomNoise, fixed_direction_attack
+from npfp.attacks.gradient import loss_and_input_gradient
 from npfp.attacks.projections import (norms, project_ball, project_ball_box, box_limits,
                                       random_in_ball)
 from npfp.nn import LinearModel, PatchCNN, TwoLayerNet
@@ -353,3 +354,43 @@ def test_pgd_with_random_start_never_reports_more_than_clean_accuracy():
         res = PGD(0.1, "l2", steps=steps)(m, X, y, rng=0)
         assert np.all(res.success[clean_wrong])
         assert res.accuracy <= np.mean(~clean_wrong)
+
+
+@given(seed=st.integers(0, 10_000), norm=st.sampled_from(NORMS), eps=st.floats(0, 2),
+       steps=st.integers(0, 4), restarts=st.integers(1, 2), random_start=st.booleans(),
+       box=st.booleans(), multiclass=st.booleans(), loss=st.sampled_from(["ce", "margin"]),
+       float32=st.booleans())
+def test_pgd_reports_the_model_at_the_returned_points(seed, norm, eps, steps, restarts,
+                                                      random_start, box, multiclass, loss,
+                                                      float32):
+    """PGD reuses the losses of the iterates it evaluated instead of a final forward pass;
+    they must be what a fresh evaluation at x_adv gives."""
+    net, X, y = net_problem(seed, multiclass=multiclass)
+    if float32:
+        net = TwoLayerNet(X.shape[1], 12, n_classes=3 if multiclass else None, init_scale=1.0,
+                          rng=seed, dtype=np.float32)
+        X = X.astype(np.float32)
+    res = PGD(eps, norm, steps=steps, restarts=restarts, random_start=random_start, loss=loss,
+              bounds=(-1.0, 1.0) if box else None)(net, X, y, rng=seed)
+    losses, correct, _ = loss_and_input_gradient(net, res.x_adv, y, loss, grad=False)
+    np.testing.assert_array_equal(res.success, ~correct)
+    np.testing.assert_allclose(res.losses, losses, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("restarts", [1, 2])
+def test_pgd_runs_one_forward_pass_per_iterate(restarts):
+    """steps + 1 forward passes per restart (the last iterate is scored, not differentiated),
+    plus one at x (is it already wrong?) when some point is left unbroken, and no more."""
+    net, X, y = net_problem(0)
+    rows = []
+    forward = net.forward
+    net.forward = lambda Z: (rows.append(Z.shape[0]), forward(Z))[1]
+    res = PGD(0.3, "l2", steps=5, restarts=restarts)(net, X, y, rng=0)
+    n, unbroken = X.shape[0], int(np.sum(~res.success))
+    assert 0 < unbroken < n
+    rows.clear()
+    PGD(5.0, "l2", steps=5, restarts=restarts)(net, X, y, rng=0)    # breaks every point
+    assert rows == [n] * (6 * restarts)
+    rows.clear()
+    PGD(0.3, "l2", steps=5, restarts=restarts)(net, X, y, rng=0)
+    assert rows == [n] * (6 * restarts + 1)
