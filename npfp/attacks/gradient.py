@@ -345,6 +345,7 @@ class PGD(Attack):
                 step = _steepest_step(g, alpha, self.norm, free)
                 delta = project_ball_box(delta + step, eps, self.norm, limits)
                 # END SOLUTION
+                g = step = free = None    # freed before the next forward pass (peak memory)
                 delta = delta.astype(X.dtype, copy=False)
         if self.random_start and not best_succ.all():
             # x itself is a candidate too: a point the model already gets wrong stays a

@@ -330,6 +330,7 @@ class SymmetricReLUNet(Model):
         db = (s * (gm - gp)).sum(axis=0) if param_grads and "b" in self.trainable else None
         G = gp                             # d loss / d u = s (act'(zp) + act'(zm)), shape (n, m),
         G += gm                            # built in the memory of gp (a fresh array)
+        del gm                             # (freed before the products: peak memory)
         G *= s
         dX = G @ W if input_grad else None
         grads = {}
@@ -459,7 +460,9 @@ def _patch_class_sums(Xf, Wt, act: Activation, K: int, grad_out, block_bytes: in
     neurons; the result does not depend on the block size (tested).
     """
     rows, cols = Xf.shape[0], Wt.shape[1]
-    step = max(1, min(rows, block_bytes // max(1, cols * grad_out.itemsize)))
+    # block_bytes per block, and at most a quarter of the rows, so the two block buffers
+    # add at most half of grad_out to the memory a small batch needs
+    step = max(1, min(-(-rows // 4), block_bytes // max(1, cols * grad_out.itemsize)))
     F = np.empty((rows, K), dtype=grad_out.dtype)
     # two block buffers, reused by every block (fresh arrays per block cost page faults)
     u, work = np.empty((2, step, cols), dtype=grad_out.dtype)
