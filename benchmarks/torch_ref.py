@@ -54,9 +54,7 @@ def _pgd(torch, f, x, y, eps, steps, step_size, gen):
     """l_inf PGD from a uniform random start, keeping per point the best iterate
     (misclassified beats correct, then higher loss), and returning what
     ``npfp.attacks.PGD`` returns: the adversarial batch with its per-point losses and
-    success flags, those recorded when the kept iterate was scored (like npfp, no
-    forward pass after the loop; npfp also scores x itself on the points no iterate
-    broke, which this reference leaves out)."""
+    success flags evaluated at it."""
     softplus = torch.nn.functional.softplus
     n = x.shape[0]
     xa = x + (torch.rand(x.shape, generator=gen, dtype=x.dtype) * 2 - 1) * eps
@@ -79,7 +77,11 @@ def _pgd(torch, f, x, y, eps, steps, step_size, gen):
         (g,) = torch.autograd.grad(losses.sum(), xa)
         with torch.no_grad():
             xa = torch.minimum(torch.maximum(xa + step_size * g.sign(), lo), hi)
-    return best, best_loss, best_succ
+    with torch.no_grad():
+        out = f(best)
+        losses = softplus(-y * out)
+        success = torch.where(out > 0, 1.0, -1.0) != y
+    return best, losses, success
 
 
 def _epoch(torch, f, W, X, y, batch, lr, order, attack=None):

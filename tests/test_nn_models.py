@@ -64,6 +64,7 @@ def test_patch_cnn_formula(n, P, d, m, K, binary, seed):
                    for j in range(n_banks)] for i in range(n)])
     out = cnn.decision_function(X)
     np.testing.assert_allclose(out, F[:, 1] - F[:, 0] if binary else F, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(cnn.forward(X)[0], out)   # with or without the cache
     np.testing.assert_allclose(cnn.filter_correlations(X[0, 0]), W @ X[0, 0])
 
 
@@ -161,7 +162,7 @@ HOT_FUNCTIONS = [
                                      PatchCNN)
       for name in ("forward", "backward", "_check_X", "_check_dout", "check_labels",
                    "decision_function", "predict", "loss") if name in vars(cls)),
-    SymmetricReLUNet.preactivations, PatchCNN.filter_correlations,
+    SymmetricReLUNet.preactivations, PatchCNN.filter_correlations, PatchCNN._forward,
     models_module.loss_and_grads, models_module.input_gradient, models_module._loss,
     Activation.__call__, Activation.grad, Activation.group_sums_and_grad,
     *(getattr(activations_module, n) for n in ("relu", "relu_grad", "smoothed_relu",
@@ -205,9 +206,13 @@ def test_blocked_class_sums_match_the_formula_for_every_block_size(rows, K, m, d
     Xf, Wf = rng.standard_normal((rows, d)), rng.standard_normal((K * m, d))
     z = Xf @ Wf.T
     S = np.full((rows, K * m), np.nan)
-    F = models_module._patch_class_sums(Xf, (Wf * a.input_scale).T, a, K, S, block_bytes=block_bytes)
+    Wt = (Wf * a.input_scale).T
+    F = models_module._patch_class_sums(Xf, Wt, a, K, S, block_bytes=block_bytes)
     np.testing.assert_allclose(F, a(z).reshape(rows, K, m).sum(axis=2), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(S, a.grad(z), rtol=1e-12, atol=1e-12)
+    # scores only (no derivative kept): the same sums
+    F0 = models_module._patch_class_sums(Xf, Wt, a, K, None, block_bytes=block_bytes)
+    np.testing.assert_array_equal(F0, F)
 
 
 def test_patch_cnn_on_an_empty_batch(rng):

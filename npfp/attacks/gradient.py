@@ -85,7 +85,12 @@ def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
     ``loss='margin'``: :math:`\max_{j \ne y} z_j - z_y` (binary: :math:`-y f(x)`), whose
     gradient never saturates.
     """
-    out, cache = model.forward(X)
+    # scores only: decision_function may skip what only backward needs (the patch CNN
+    # then keeps no act'(z))
+    if grad or not hasattr(model, "decision_function"):
+        out, cache = model.forward(X)
+    else:
+        out, cache = model.decision_function(X), None
     n = out.shape[0]
     if model.task == "binary":
         correct = decide(out, "binary") == y
@@ -156,23 +161,9 @@ class Attack:
         limits = box_limits(X, self.bounds)
         return X, y, eps, limits
 
-    def _finish(self, X, delta_flat, model, y, loss_trace, known=None):
-        """The result at x_adv = finalize(x + delta).
-
-        ``known = (losses, success)``: the attack already evaluated the model at these
-        very points (finalize works row by row, so a row's x_adv is the point the attack
-        scored); only rows whose known loss is -inf or NaN are evaluated again, so an
-        attack that tracked its points needs no extra forward pass.
-        """
+    def _finish(self, X, delta_flat, model, y, loss_trace):
         x_adv = finalize(X, delta_flat, validate_eps(self.eps, X.shape[0]), self.norm, self.bounds)
-        if known is None:
-            losses, correct, _ = loss_and_input_gradient(model, x_adv, y, self.loss, grad=False)
-        else:
-            losses, correct = known[0].copy(), ~known[1]
-            unseen = ~(losses > -np.inf)
-            if unseen.any():
-                losses[unseen], correct[unseen], _ = loss_and_input_gradient(
-                    model, x_adv[unseen], y[unseen], self.loss, grad=False)
+        losses, correct, _ = loss_and_input_gradient(model, x_adv, y, self.loss, grad=False)
         delta = x_adv - X
         max_norm = float(norms(delta, self.norm).max()) if X.shape[0] else 0.0
         return AttackResult(x_adv=x_adv, delta=delta, success=~correct,
@@ -328,11 +319,8 @@ class PGD(Attack):
             else:
                 delta = np.zeros_like(Xf)
             for t in range(self.steps + 1):
-                # score the iterate exactly as it would be returned (finalize: x + delta
-                # rounded back into the ball and box), so no final re-evaluation is needed
                 losses, correct, g = loss_and_input_gradient(
-                    model, finalize(X, delta, eps, self.norm, self.bounds), y, self.loss,
-                    grad=t < self.steps)
+                    model, (Xf + delta).reshape(X.shape), y, self.loss, grad=t < self.steps)
                 trace[r, t] = np.mean(losses)
                 keep(delta, losses, correct)
                 if t == self.steps:
@@ -350,12 +338,8 @@ class PGD(Attack):
         if self.random_start and not best_succ.all():
             # x itself is a candidate too: a point the model already gets wrong stays a
             # success even when every iterate from a random start is classified correctly,
-            # so the result's accuracy never exceeds the clean accuracy.  (Only points no
-            # iterate has broken need it, but the pass covers the whole batch: a model may
-            # tie its rows to its inputs, like the CGRO subspace attack's wrapper.)
-            losses0, correct0, _ = loss_and_input_gradient(model, X, y, self.loss, grad=False)
-            wrong = ~correct0 & ~best_succ
-            best_delta[wrong] = 0
-            best_loss[wrong] = losses0[wrong]
-            best_succ[wrong] = True
-        return self._finish(X, best_delta, model, y, trace, known=(best_loss, best_succ))
+            # so the result's accuracy never exceeds the clean accuracy (needless once
+            # every point is broken)
+            _, correct0, _ = loss_and_input_gradient(model, X, y, self.loss, grad=False)
+            best_delta[~correct0 & ~best_succ] = 0
+        return self._finish(X, best_delta, model, y, trace)

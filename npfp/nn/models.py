@@ -444,11 +444,13 @@ class TwoLayerNet(Model):
 BLOCK_BYTES = 2 << 20
 
 
-def _patch_class_sums(Xf, Wt, act: Activation, K: int, grad_out, block_bytes: int = BLOCK_BYTES):
+def _patch_class_sums(Xf, Wt, act: Activation, K: int, grad_out=None,
+                      block_bytes: int = BLOCK_BYTES):
     r"""Per-row class sums of act(Xf Wt) and the derivative act'(Xf Wt) into ``grad_out``.
 
     Row (i, p) of Xf is patch p of sample i; column (j, r) of Wt is filter r of class j.
-    Returns F[(i,p), j] = \sum_r act(<w_{j,r}, x_{i,p}>), shape (nP, K).
+    Returns F[(i,p), j] = \sum_r act(<w_{j,r}, x_{i,p}>), shape (nP, K).  With
+    ``grad_out=None`` the derivative goes to a block buffer and is discarded (scores only).
 
     **Cache blocking, the one loop in the engine's hot path.**  The pre-activation matrix
     has one entry per (sample, patch, filter) -- tens of MB per batch -- yet each entry
@@ -460,16 +462,19 @@ def _patch_class_sums(Xf, Wt, act: Activation, K: int, grad_out, block_bytes: in
     neurons; the result does not depend on the block size (tested).
     """
     rows, cols = Xf.shape[0], Wt.shape[1]
-    # block_bytes per block, and at most a quarter of the rows, so the two block buffers
-    # add at most half of grad_out to the memory a small batch needs
-    step = max(1, min(-(-rows // 4), block_bytes // max(1, cols * grad_out.itemsize)))
-    F = np.empty((rows, K), dtype=grad_out.dtype)
-    # two block buffers, reused by every block (fresh arrays per block cost page faults)
-    u, work = np.empty((2, step, cols), dtype=grad_out.dtype)
+    dtype = np.result_type(Xf, Wt)
+    # block_bytes per block, and at most a quarter of the rows, so the block buffers add
+    # at most half of the activation matrix to the memory a small batch needs
+    step = max(1, min(-(-rows // 4), block_bytes // max(1, cols * dtype.itemsize)))
+    F = np.empty((rows, K), dtype=dtype)
+    # block buffers, reused by every block (fresh arrays per block cost page faults)
+    buf = np.empty((2 if grad_out is not None else 3, step, cols), dtype=dtype)
+    u, work = buf[0], buf[1]
     for a in range(0, rows, step):
         b = min(a + step, rows)
         ub = np.matmul(Xf[a:b], Wt, out=u[:b - a])
-        F[a:b] = act.group_sums_and_grad(ub, K, grad_out[a:b], work=work[:b - a])
+        gb = grad_out[a:b] if grad_out is not None else buf[2, :b - a]
+        F[a:b] = act.group_sums_and_grad(ub, K, gb, work=work[:b - a])
     return F
 
 
@@ -525,6 +530,13 @@ class PatchCNN(Model):
         return (self.P, self.params["W"].shape[2])
 
     def forward(self, X):
+        return self._forward(X, cache=True)
+
+    def decision_function(self, X) -> np.ndarray:
+        """f(X) without keeping act'(z) for a backward pass (attacks' scoring, predict)."""
+        return self._forward(X, cache=False)[0]
+
+    def _forward(self, X, cache: bool):
         X = self._check_X(X)
         n, P, d = X.shape
         W = self.params["W"]
@@ -533,7 +545,8 @@ class PatchCNN(Model):
         # the smoothed ReLU depends on z / rho only: scaling the (K m, d) weights here is
         # cheaper than dividing the (n P, K m) pre-activations
         Wt = (W.reshape(K * m, d) * self.act.input_scale).T
-        S = np.empty((n * P, K * m), dtype=np.result_type(Xf, Wt))   # act'(z), for backward
+        # act'(z), all that backward needs
+        S = np.empty((n * P, K * m), dtype=np.result_type(Xf, Wt)) if cache else None
         Fp = _patch_class_sums(Xf, Wt, self.act, K, S)                # (nP, K)
         F = Fp.reshape(n, P, K).sum(axis=1)                          # (n, K)
         out = F[:, 1] - F[:, 0] if self.task == "binary" else F
