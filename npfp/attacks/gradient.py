@@ -299,15 +299,16 @@ class PGD(Attack):
             return res
         alpha = self._alpha(eps)
         best_delta = np.zeros_like(Xf)
+        x_t = np.empty_like(Xf)
         best_loss = np.full(n, -np.inf)
         best_succ = np.zeros(n, dtype=bool)
         trace = np.empty((self.restarts, self.steps + 1))
 
         def keep(delta, losses, correct):
-            nonlocal best_delta, best_loss, best_succ
+            nonlocal best_loss, best_succ
             succ = ~correct
             better = (succ & ~best_succ) | ((succ == best_succ) & (losses > best_loss))
-            best_delta = np.where(better[:, None], delta, best_delta)
+            np.copyto(best_delta, delta, where=better[:, None])      # in place
             best_loss = np.where(better, losses, best_loss)
             best_succ = best_succ | succ
 
@@ -319,8 +320,9 @@ class PGD(Attack):
             else:
                 delta = np.zeros_like(Xf)
             for t in range(self.steps + 1):
+                np.add(Xf, delta, out=x_t)      # one buffer for every iterate's input
                 losses, correct, g = loss_and_input_gradient(
-                    model, (Xf + delta).reshape(X.shape), y, self.loss, grad=t < self.steps)
+                    model, x_t.reshape(X.shape), y, self.loss, grad=t < self.steps)
                 trace[r, t] = np.mean(losses)
                 keep(delta, losses, correct)
                 if t == self.steps:
