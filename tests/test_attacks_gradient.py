@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 from npfp.attacks import FGM, FGSM, PGD, AttackResult, RandomNoise, fixed_direction_attack
 from npfp.attacks.gradient import loss_and_input_gradient
 from npfp.attacks.projections import (norms, project_ball, project_ball_box, box_limits,
-                                      random_in_ball)
+                                      finalize, random_in_ball, rounding_safe_radius)
 from npfp.nn import LinearModel, PatchCNN, TwoLayerNet
 
 NORMS = ["l2", "linf", "l1"]
@@ -379,17 +379,37 @@ def test_pgd_reports_the_model_at_the_returned_points(seed, norm, eps, steps, re
 @pytest.mark.parametrize("restarts", [1, 2])
 def test_pgd_forward_passes(restarts):
     """steps + 1 forward passes per restart (the last iterate is scored, not
-    differentiated), one at x (is it already wrong?) unless every point is broken, and one
-    at the returned points (rounded into the ball, so scored again)."""
+    differentiated) and one at x (is it already wrong?) unless every point is broken.  In
+    linf the iterates are exactly the returned points, so that is all; in l2 rounding
+    moves some returned points back into the ball and they are scored once more."""
     net, X, y = net_problem(0)
     rows = []
     forward = net.forward
     net.forward = lambda Z: (rows.append(Z.shape[0]), forward(Z))[1]
     n = X.shape[0]
-    res = PGD(0.3, "l2", steps=5, restarts=restarts)(net, X, y, rng=0)
+    res = PGD(0.15, "linf", steps=5, restarts=restarts)(net, X, y, rng=0)
     assert 0 < np.sum(res.success) < n
-    assert rows == [n] * (6 * restarts + 2)
-    rows.clear()
-    res = PGD(5.0, "l2", steps=5, restarts=restarts)(net, X, y, rng=0)
-    assert np.all(res.success)
     assert rows == [n] * (6 * restarts + 1)
+    rows.clear()
+    res = PGD(5.0, "linf", steps=5, restarts=restarts)(net, X, y, rng=0)
+    assert np.all(res.success)
+    assert rows == [n] * (6 * restarts)
+    rows.clear()
+    res = PGD(0.3, "l2", steps=5, restarts=restarts)(net, X, y, rng=0)
+    assert rows == [n] * (6 * restarts + 2)
+
+
+@given(seed=st.integers(0, 10_000), scale=st.sampled_from([1e-3, 1.0, 1e3]),
+       eps=st.floats(0, 10), float32=st.booleans())
+def test_rounding_safe_linf_radius_needs_no_correction(seed, scale, eps, float32):
+    """Every delta in the rounding-safe linf ball, corners included, gives x + delta with
+    |fl(x + delta) - x| <= eps in floating point, so finalize returns it unchanged."""
+    rng = np.random.default_rng(seed)
+    dt = np.float32 if float32 else np.float64
+    X = (rng.standard_normal((30, 8)) * scale).astype(dt)
+    e = rounding_safe_radius(X, eps, "linf")
+    assert np.all(e <= eps) and np.all(e >= eps * (1 - 1e-5) - 1e-5 * scale)
+    delta = (np.sign(rng.standard_normal(X.shape)) * e[:, None]).astype(dt)
+    delta = np.clip(delta, -e[:, None].astype(dt), e[:, None].astype(dt))
+    assert np.all(norms((X + delta) - X, "linf") <= eps)
+    np.testing.assert_array_equal(finalize(X, delta, eps, "linf"), X + delta)

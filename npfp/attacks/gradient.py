@@ -68,7 +68,7 @@ from .._validation import check_bounds, check_int, check_norm, check_positive, c
 from ..nn.losses import per_sample_loss, sigmoid, softmax
 from ..nn.models import decide
 from .projections import (box_limits, dual_maximizer, finalize, flatten, norms, project_ball_box,
-                          random_in_ball, validate_eps)
+                          random_in_ball, rounding_safe_radius, validate_eps)
 from .result import AttackResult
 
 __all__ = ["FGM", "FGSM", "PGD", "loss_and_input_gradient", "Attack"]
@@ -161,9 +161,21 @@ class Attack:
         limits = box_limits(X, self.bounds)
         return X, y, eps, limits
 
-    def _finish(self, X, delta_flat, model, y, loss_trace):
+    def _finish(self, X, delta_flat, model, y, loss_trace, known=None):
+        """The result at x_adv = finalize(x + delta).
+
+        ``known = (losses, success)``: the attack scored the model at x + delta already.
+        Those scores are the result's when :func:`finalize` moves no row (and no known
+        loss is -inf or NaN); otherwise the model is scored again at x_adv, on the whole
+        batch (a model may tie its rows to its inputs, like the CGRO subspace wrapper).
+        """
         x_adv = finalize(X, delta_flat, validate_eps(self.eps, X.shape[0]), self.norm, self.bounds)
-        losses, correct, _ = loss_and_input_gradient(model, x_adv, y, self.loss, grad=False)
+        reuse = known is not None and bool(np.all(known[0] > -np.inf)) and np.array_equal(
+            flatten(x_adv), flatten(X) + delta_flat.astype(X.dtype, copy=False))
+        if reuse:
+            losses, correct = known[0].copy(), ~known[1]
+        else:
+            losses, correct, _ = loss_and_input_gradient(model, x_adv, y, self.loss, grad=False)
         delta = x_adv - X
         max_norm = float(norms(delta, self.norm).max()) if X.shape[0] else 0.0
         return AttackResult(x_adv=x_adv, delta=delta, success=~correct,
@@ -298,6 +310,9 @@ class PGD(Attack):
             res.loss_trace = np.full((self.restarts, self.steps + 1), m)
             return res
         alpha = self._alpha(eps)
+        # iterates stay in a ball a few ulps smaller (linf), so x + delta needs no rounding
+        # correction and the scores of the kept iterates are the result's: no extra pass
+        eps_in = rounding_safe_radius(X, eps, self.norm)
         best_delta = np.zeros_like(Xf)
         x_t = np.empty_like(Xf)
         best_loss = np.full(n, -np.inf)
@@ -314,7 +329,7 @@ class PGD(Attack):
 
         for r in range(self.restarts):
             if self.random_start:
-                delta = random_in_ball((n, D), eps, self.norm, rng, dtype=X.dtype)
+                delta = random_in_ball((n, D), eps_in, self.norm, rng, dtype=X.dtype)
                 if limits is not None:   # clipping towards 0 keeps it in the ball
                     delta = np.clip(delta, limits[0], limits[1])
             else:
@@ -333,7 +348,7 @@ class PGD(Attack):
                     free = ~(((g > 0) & (delta >= limits[1])) | ((g < 0) & (delta <= limits[0])))
                 # BEGIN SOLUTION
                 step = _steepest_step(g, alpha, self.norm, free)
-                delta = project_ball_box(delta + step, eps, self.norm, limits)
+                delta = project_ball_box(delta + step, eps_in, self.norm, limits)
                 # END SOLUTION
                 g = step = free = None    # freed before the next forward pass (peak memory)
                 delta = delta.astype(X.dtype, copy=False)
@@ -342,6 +357,8 @@ class PGD(Attack):
             # success even when every iterate from a random start is classified correctly,
             # so the result's accuracy never exceeds the clean accuracy (needless once
             # every point is broken)
-            _, correct0, _ = loss_and_input_gradient(model, X, y, self.loss, grad=False)
-            best_delta[~correct0 & ~best_succ] = 0
-        return self._finish(X, best_delta, model, y, trace)
+            losses0, correct0, _ = loss_and_input_gradient(model, X, y, self.loss, grad=False)
+            wrong = ~correct0 & ~best_succ
+            best_delta[wrong] = 0
+            best_loss[wrong], best_succ[wrong] = losses0[wrong], True
+        return self._finish(X, best_delta, model, y, trace, known=(best_loss, best_succ))
