@@ -73,6 +73,7 @@ class SGD:
             raise TypeError(f"schedule must be callable epoch -> factor, got {type(schedule).__name__}")
         self.schedule = schedule or constant()
         self._velocity: dict[str, np.ndarray] = {}
+        self._scratch: dict[str, np.ndarray] = {}
 
     def rate(self, epoch: int) -> float:
         """The learning rate used during ``epoch``."""
@@ -92,4 +93,10 @@ class SGD:
                 v *= self.momentum
                 v += g
                 g = v
-            p -= (lr * g).astype(p.dtype, copy=False)
+            # lr * g goes into a buffer kept between steps: a fresh array the size of the
+            # weights at every step costs page faults (the same arithmetic as p -= lr * g)
+            buf = self._scratch.get(name)
+            if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+                buf = self._scratch[name] = np.empty_like(p)
+            np.multiply(g, lr, out=buf, casting="same_kind")
+            p -= buf

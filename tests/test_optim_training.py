@@ -50,6 +50,25 @@ def test_sgd_scalar_parameter_updates_in_place():
     assert params["b"] is ref and float(ref) == 0.0
 
 
+@pytest.mark.parametrize("dtypes", [(np.float64, np.float64), (np.float32, np.float32),
+                                    (np.float32, np.float64)])
+def test_sgd_step_is_exactly_p_minus_lr_g_and_leaves_the_gradient_alone(rng, dtypes):
+    """The update goes through a reused buffer: the same arithmetic as p -= lr * g (cast
+    to p's dtype), bit for bit, over several steps; the caller's gradient is not touched."""
+    p_dt, g_dt = dtypes
+    p = rng.standard_normal((7, 5)).astype(p_dt)
+    params, ref = {"W": p.copy()}, p.copy()
+    opt = SGD(0.037)
+    for _ in range(3):
+        g = rng.standard_normal((7, 5)).astype(g_dt)
+        g0 = g.copy()
+        opt.step(params, {"W": g})
+        ref -= (0.037 * g).astype(p_dt)
+        np.testing.assert_array_equal(params["W"], ref)
+        np.testing.assert_array_equal(g, g0)
+    assert params["W"].dtype == p_dt
+
+
 # ----------------------------------------------------------------------- schedules
 def test_schedule_values():
     assert [constant()(e) for e in range(3)] == [1.0, 1.0, 1.0]
