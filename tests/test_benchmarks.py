@@ -67,6 +67,27 @@ def test_report_targets_follow_the_numbers():
     assert got[("float3", "large sym train")] == "FAIL"    # 2.0 / 1.5 = 1.33x < 1.6x
 
 
+def test_merged_runs_share_the_fastest_matmul_reference(tmp_path):
+    """A run of one model measures only its own product shapes; merged, every row of a
+    size and dtype is judged against the fastest rate measured by any run."""
+    row = {"size": "medium", "dtype": "float32", "model": "sym", "workload": "train",
+           "seconds": 1.0, "cpu_seconds": 1.0, "gflops": 50.0, "flops": 5e10,
+           "matmul_gflops": 100.0, "ratio_to_matmul": 0.5, "cpu_ratio_to_matmul": 0.5}
+    cnn = dict(row, model="cnn", matmul_gflops=80.0, ratio_to_matmul=50 / 80,
+               cpu_ratio_to_matmul=50 / 80)
+    meta = {"command": "x"}
+    paths = []
+    for i, r in enumerate((row, cnn)):
+        paths.append(tmp_path / f"{i}.json")
+        paths[-1].write_text(json.dumps({"meta": meta, "results": [r]}))
+    merged = bench_report.load(paths)
+    got = {r["model"]: r for r in merged["results"]}
+    assert got["cnn"]["matmul_gflops"] == 100.0
+    assert got["cnn"]["ratio_to_matmul"] == pytest.approx(0.5)
+    assert got["cnn"]["cpu_ratio_to_matmul"] == pytest.approx(0.5)
+    assert got["sym"]["ratio_to_matmul"] == 0.5
+
+
 def test_flop_count_and_needed_bytes():
     s = runner.SIZES["medium"]
     unit = 2.0 * s.n * s.d * s.m
