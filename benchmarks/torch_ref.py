@@ -54,7 +54,10 @@ def _pgd(torch, f, x, y, eps, steps, step_size, gen):
     """l_inf PGD from a uniform random start, keeping per point the best iterate
     (misclassified beats correct, then higher loss), and returning what
     ``npfp.attacks.PGD`` returns: the adversarial batch with its per-point losses and
-    success flags evaluated at it."""
+    success flags, those recorded when the kept iterate was scored.  (npfp's linf PGD
+    does not score its returned points again either, since its iterates are exactly
+    the returned points; unlike this reference it also scores x itself when some point
+    survives every iterate.)"""
     softplus = torch.nn.functional.softplus
     n = x.shape[0]
     xa = x + (torch.rand(x.shape, generator=gen, dtype=x.dtype) * 2 - 1) * eps
@@ -77,11 +80,7 @@ def _pgd(torch, f, x, y, eps, steps, step_size, gen):
         (g,) = torch.autograd.grad(losses.sum(), xa)
         with torch.no_grad():
             xa = torch.minimum(torch.maximum(xa + step_size * g.sign(), lo), hi)
-    with torch.no_grad():
-        out = f(best)
-        losses = softplus(-y * out)
-        success = torch.where(out > 0, 1.0, -1.0) != y
-    return best, losses, success
+    return best, best_loss, best_succ
 
 
 def _epoch(torch, f, W, X, y, batch, lr, order, attack=None):
