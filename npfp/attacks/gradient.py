@@ -39,7 +39,10 @@ backward pass (one forward + one input-only backward per step).
   the floor miss no point in our tests, 20 steps of 2.5 eps/T miss ~0.3%).
   ``restarts`` repeats from fresh random starts; every iterate is feasible, so the
   attack keeps, per point, the best iterate over all steps and restarts
-  (misclassified beats correct; then higher loss).
+  (misclassified beats correct; then higher loss).  In linf the iterates stay in a
+  ball a few ulps of x smaller than eps (:func:`~npfp.attacks.projections.rounding_safe_radius`),
+  so x + delta never rounds outside the eps-ball and the kept iterates' scores are the
+  result's; where rounding does move a returned point (l2, l1, boxes) it is scored again.
 
 How close PGD gets to the truth, measured on binary linear models where the exact
 robust accuracy is known (400 points, random eps in [0.05, 1], 80 random problems per
