@@ -114,6 +114,37 @@ def test_command_line_writes_json(tmp_path, capsys):
     assert len(data["results"]) == 2 * 2 and data["meta"]["pgd_steps"] == runner.PGD_STEPS
 
 
+def test_best_of_processes_takes_each_side_fastest_independently():
+    base = {"size": "small", "dtype": "float64", "model": "sym", "workload": "train",
+            "flops": 1e9, "needed_bytes": 100}
+
+    def row(sec, torch_sec, peak, mm):
+        return dict(base, seconds=sec, cpu_seconds=sec, gflops=1.0 / sec, matmul_gflops=mm,
+                    ratio_to_matmul=1.0 / sec / mm, cpu_ratio_to_matmul=1.0 / sec / mm,
+                    torch_seconds=torch_sec, torch_cpu_seconds=torch_sec,
+                    ratio_to_torch=sec / torch_sec, cpu_ratio_to_torch=sec / torch_sec,
+                    peak_bytes=peak, memory_ratio=peak / 100)
+    reports = [{"meta": {"command": "a"}, "results": [row(2.0, 1.0, 150, 10.0)]},
+               {"meta": {"command": "b"}, "results": [row(1.0, 3.0, 120, 20.0)]}]
+    (r,) = runner.best_of_processes(reports)["results"]
+    assert r["seconds"] == 1.0 and r["torch_seconds"] == 1.0 and r["ratio_to_torch"] == 1.0
+    assert r["matmul_gflops"] == 20.0 and r["ratio_to_matmul"] == pytest.approx(1.0 / 20)
+    assert r["peak_bytes"] == 150 and r["memory_ratio"] == 1.5 and r["processes"] == 2
+    with pytest.raises(ValueError):
+        runner.best_of_processes([])
+
+
+def test_command_line_in_several_processes(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code = runner.main(["--sizes", "small", "--n", "20", "--batch", "10", "--models", "sym",
+                        "--workloads", "train", "--dtypes", "float32", "--torch", "off",
+                        "--no-memory", "--quiet", "--processes", "2", "--json", str(out)])
+    assert code == 0
+    assert "| small | float32 |   sym |    train |" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["meta"]["processes"] == 2 and [r["processes"] for r in data["results"]] == [2]
+
+
 def test_npfp_bench_delegates(capsys):
     from npfp.cli import main
     code = main(["bench", "--sizes", "small", "--n", "10", "--batch", "10", "--models", "cnn",
