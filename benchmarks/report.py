@@ -31,6 +31,13 @@ def load(paths) -> dict:
         merged["meta"] = merged["meta"] or rep["meta"]
         merged["metas"].append(rep["meta"])
         merged["results"] += rep["results"]
+    # a row measured again by a later file (e.g. a size re-run in several processes)
+    # replaces the earlier one; conditions() says how many were replaced
+    rows = {}
+    for r in merged["results"]:
+        rows[(r["size"], r["dtype"], r["model"], r["workload"])] = r
+    merged["replaced"] = len(merged["results"]) - len(rows)
+    merged["results"] = list(rows.values())
     _common_matmul_reference(merged["results"])
     return merged
 
@@ -72,8 +79,16 @@ def conditions(report: dict) -> str:
             f"load average (1/5/15 min) at start {_fmt_load(m.get('load_average_start'))}, "
             f"at end {_fmt_load(m.get('load_average_end'))}; batch {m['batch']}, "
             f"best of {m['repeats']} run(s) (workloads under 2 GFLOP: best of "
-            f"{max(m['repeats'], m.get('quick_repeats', 1))}).")
+            f"{max(m['repeats'], m.get('quick_repeats', 1))}){_processes(m)}.")
+    if report.get("replaced"):
+        lines.append(f"- {report['replaced']} rows of earlier runs were measured again by a later "
+                     f"one in this list and replaced by it.")
     return "\n".join(lines)
+
+
+def _processes(meta) -> str:
+    k = meta.get("processes", 1)
+    return f"; in {k} separate processes, npfp's and PyTorch's fastest taken" if k > 1 else ""
 
 
 def _fmt_load(v):

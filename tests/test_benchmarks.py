@@ -81,11 +81,29 @@ def test_merged_runs_share_the_fastest_matmul_reference(tmp_path):
         paths.append(tmp_path / f"{i}.json")
         paths[-1].write_text(json.dumps({"meta": meta, "results": [r]}))
     merged = bench_report.load(paths)
+    assert merged["replaced"] == 0
     got = {r["model"]: r for r in merged["results"]}
     assert got["cnn"]["matmul_gflops"] == 100.0
     assert got["cnn"]["ratio_to_matmul"] == pytest.approx(0.5)
     assert got["cnn"]["cpu_ratio_to_matmul"] == pytest.approx(0.5)
     assert got["sym"]["ratio_to_matmul"] == 0.5
+
+
+def test_a_later_run_replaces_the_rows_it_measures_again(tmp_path):
+    row = {"size": "small", "dtype": "float32", "model": "sym", "workload": "train",
+           "seconds": 2.0, "cpu_seconds": 2.0, "gflops": 1.0, "flops": 2e9,
+           "matmul_gflops": 10.0, "ratio_to_matmul": 0.1, "cpu_ratio_to_matmul": 0.1}
+    meta = {"command": "x", "blas": {"env": {}}, "time_utc": "t", "python": "3", "numpy": "2",
+            "blas_threads": 1, "torch": None, "cpu_count": 2, "batch": 10, "repeats": 1}
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    paths[0].write_text(json.dumps({"meta": meta, "results": [row, dict(row, workload="pgd")]}))
+    paths[1].write_text(json.dumps({"meta": dict(meta, processes=5),
+                                    "results": [dict(row, seconds=1.0)]}))
+    merged = bench_report.load(paths)
+    assert merged["replaced"] == 1 and len(merged["results"]) == 2
+    assert {r["workload"]: r["seconds"] for r in merged["results"]} == {"train": 1.0, "pgd": 2.0}
+    text = bench_report.conditions(merged)
+    assert "1 rows of earlier runs" in text and "in 5 separate processes" in text
 
 
 def test_flop_count_and_needed_bytes():
