@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .runner import float32_speedups, format_table
+from .runner import common_matmul_reference, float32_speedups, format_table
 
 __all__ = ["load", "conditions", "targets", "markdown", "main"]
 
@@ -38,29 +38,8 @@ def load(paths) -> dict:
         rows[(r["size"], r["dtype"], r["model"], r["workload"])] = r
     merged["replaced"] = len(merged["results"]) - len(rows)
     merged["results"] = list(rows.values())
-    _common_matmul_reference(merged["results"])
+    common_matmul_reference(merged["results"])
     return merged
-
-
-def _common_matmul_reference(rows) -> None:
-    """One matmul reference per size and dtype across merged runs.
-
-    A run measures the fastest product of the shapes *its* workloads execute; a run of
-    one model alone (``--models cnn``) would then be judged against that model's slower
-    shapes only.  Every row's ratio is recomputed against the fastest rate any merged run
-    measured for its size and dtype, so splitting a run cannot flatter a ratio.
-    """
-    best = {}
-    for r in rows:
-        key = (r["size"], r["dtype"])
-        best[key] = max(best.get(key, 0.0), r["matmul_gflops"])
-    for r in rows:
-        peak = best[(r["size"], r["dtype"])]
-        if peak != r["matmul_gflops"]:
-            r["ratio_to_matmul"] *= r["matmul_gflops"] / peak
-            r["cpu_ratio_to_matmul"] *= r["matmul_gflops"] / peak
-            r["own_run_matmul_gflops"] = r["matmul_gflops"]
-            r["matmul_gflops"] = peak
 
 
 def conditions(report: dict) -> str:
