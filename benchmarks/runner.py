@@ -49,7 +49,7 @@ import platform
 import sys
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 

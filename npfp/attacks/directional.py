@@ -34,7 +34,7 @@ def _label_index(y, task):
 
 def _directions(direction, y, X, task, per):
     """Per-point raw directions, shape (n, *input_shape)."""
-    n, shape = X.shape[0], X.shape[1:]
+    shape = X.shape[1:]
     if per not in ("label", "point", "all"):
         raise ValueError(f"per must be 'label', 'point' or 'all', got {per!r}")
     if isinstance(direction, dict):

@@ -325,7 +325,7 @@ def run(config: Config = Config(), progress=None) -> Result:
 
 def _targets(r: Result) -> dict:
     """The numbers the claims are judged on (all computed from the measurements)."""
-    c, w = r.config, r.width_sweep
+    w = r.width_sweep
     rtr, rte = np.array(w["robust_train"]), np.array(w["robust_test"])
     fitted = np.flatnonzero(rtr >= 0.99)
     first_fit = int(fitted[0]) if fitted.size else None
