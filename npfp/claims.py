@@ -34,7 +34,9 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most", "at_least",
-           "between", "unavailable", "run_claims", "claims_table", "claims_markdown", "main"]
+           "between", "unavailable", "run_claims", "claims_table", "claims_markdown", "main",
+           "Target", "ge", "le", "within", "PaperClaim", "Verdict", "evaluate", "verdict_table",
+           "register_paper_claims", "RESULT_COLUMN"]
 
 STATUSES = ("pass", "fail", "unavailable", "error")
 
@@ -100,6 +102,209 @@ def between(measured: float, lo: float, hi: float, detail: str = "") -> ClaimRes
 def unavailable(reason: str) -> ClaimResult:
     """A claim that cannot be measured in this installation (e.g. a missing package)."""
     return ClaimResult("unavailable", detail=reason)
+
+
+# =================================================================================
+# Paper claims, declared once (each paper package's ``claims.py``)
+# =================================================================================
+@dataclass(frozen=True)
+class Target:
+    """npfp's threshold for one measured number.
+
+    Attributes
+    ----------
+    op : {'>=', '<=', 'in'}
+        How the measured value is compared with ``value`` ('in': ``value <= x <= hi``).
+    value : float
+    hi : float, optional
+        Upper end for ``op == 'in'``.
+    pct : bool
+        Show the numbers as percentages (0.95 -> '95%').
+    """
+
+    op: str
+    value: float
+    hi: float | None = None
+    pct: bool = False
+
+    def __post_init__(self):
+        if self.op not in (">=", "<=", "in"):
+            raise ValueError(f"Target.op must be '>=', '<=' or 'in', got {self.op!r}")
+        if self.op == "in" and self.hi is None:
+            raise ValueError("Target.op 'in' needs hi")
+
+    def passed(self, x) -> bool:
+        """Whether ``x`` meets the target; a non-finite or missing value never passes."""
+        if x is None or not math.isfinite(float(x)):
+            return False
+        x = float(x)
+        if self.op == ">=":
+            return x >= self.value
+        if self.op == "<=":
+            return x <= self.value
+        return self.value <= x <= self.hi
+
+    def fmt(self, x) -> str:
+        """A number in this target's unit."""
+        if x is None or not math.isfinite(float(x)):
+            return str(x)
+        return f"{100 * x:.3g}%" if self.pct else f"{x:.3g}"
+
+    def __str__(self) -> str:
+        if self.op == "in":
+            return f"in [{self.fmt(self.value)}, {self.fmt(self.hi)}]"
+        return f"{self.op} {self.fmt(self.value)}"
+
+
+def ge(value: float, pct: bool = False) -> Target:
+    """Target: measured >= value."""
+    return Target(">=", float(value), pct=pct)
+
+
+def le(value: float, pct: bool = False) -> Target:
+    """Target: measured <= value."""
+    return Target("<=", float(value), pct=pct)
+
+
+def within(lo: float, hi: float, pct: bool = False) -> Target:
+    """Target: lo <= measured <= hi."""
+    return Target("in", float(lo), float(hi), pct=pct)
+
+
+@dataclass(frozen=True)
+class PaperClaim:
+    """One statement of a paper, declared once with npfp's target and how it is measured.
+
+    A paper package lists its claims in ``CLAIMS`` (its ``claims.py``); the package's
+    ``summary_table`` and ``save``, ``npfp claims`` and ``npfp sweep`` all read these
+    declarations, so a threshold is written in exactly one place.
+
+    Attributes
+    ----------
+    id : str
+        Registry id, ``'<experiment>.<slug>'`` (e.g. ``'purification.clean-non-robust'``).
+    row : str
+        The row label in the reproduction's table.
+    paper : str
+        The paper's statement or number (e.g. ``'< 1%'``).
+    target : Target or None
+        npfp's threshold; None for a number that is reported, not judged.
+    why : str
+        Where the target comes from: ``'[paper]'``, ``'[lib] ...'`` or ``'[derived] ...'``.
+    measure : callable
+        ``measure(result) -> float``, the number compared with the target.
+    show : callable, optional
+        ``show(result) -> str``, the measured text in the table (default: the value in the
+        target's unit).
+    applies : callable, optional
+        ``applies(result) -> bool``; the row is left out when False (e.g. an optional stage
+        that did not run).
+    explained : str
+        Where the docs explain this claim when it fails (a page and section).
+    """
+
+    id: str
+    row: str
+    paper: str
+    target: Target | None
+    why: str
+    measure: Callable
+    show: Callable | None = None
+    applies: Callable | None = None
+    explained: str = ""
+
+    def verdict(self, result) -> "Verdict":
+        """Measure this claim on a reproduction's result."""
+        try:
+            value = float(self.measure(result))
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            return Verdict(self, float("nan"), f"not measured ({type(exc).__name__}: {exc})",
+                           None if self.target is None else False)
+        if self.show is not None:
+            text = self.show(result)
+        elif self.target is not None:
+            text = self.target.fmt(value)
+        else:
+            text = f"{value:.3g}"
+        passed = None if self.target is None else self.target.passed(value)
+        return Verdict(self, value, text, passed)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A declared claim measured on one result: value, its text, and PASS/FAIL (or None)."""
+
+    claim: PaperClaim
+    value: float
+    text: str
+    passed: bool | None
+
+    @property
+    def status(self) -> str:
+        """'PASS', 'FAIL' or '-' (reported only)."""
+        return "-" if self.passed is None else ("PASS" if self.passed else "FAIL")
+
+    def as_dict(self) -> dict:
+        """JSON-friendly row (a non-finite value becomes None)."""
+        t = self.claim.target
+        return {"id": self.claim.id, "claim": self.claim.row, "paper": self.claim.paper,
+                "measured": self.text,
+                "value": self.value if math.isfinite(self.value) else None,
+                "target": "-" if t is None else str(t), "why": self.claim.why,
+                "result": self.status}
+
+
+def evaluate(claims, result) -> list:
+    """Every applicable declared claim measured on ``result`` (a list of :class:`Verdict`)."""
+    return [c.verdict(result) for c in claims if c.applies is None or c.applies(result)]
+
+
+#: the one name of the PASS/FAIL column in every table npfp prints
+RESULT_COLUMN = "result"
+
+
+def verdict_table(verdicts) -> str:
+    """The reproduction's claims table (claim, paper, measured, target, result), and under
+    it one line per failing claim family pointing to the docs section that explains it."""
+    from .experiments import format_table
+
+    rows = [[v.claim.row, v.claim.paper, v.text,
+             "-" if v.claim.target is None else str(v.claim.target), v.status] for v in verdicts]
+    table = format_table(rows, ["claim", "paper", "measured", "target", RESULT_COLUMN])
+    pointers = []
+    for v in verdicts:
+        if v.passed is False and v.claim.explained and v.claim.explained not in pointers:
+            pointers.append(v.claim.explained)
+    if pointers:
+        n_fail = sum(v.passed is False for v in verdicts)
+        table += (f"\n{n_fail} claim(s) not reproduced at this configuration; why, with the "
+                  "numbers: " + "; ".join(pointers))
+    return table
+
+
+def register_paper_claims(experiment: str, paper: str, claims) -> None:
+    """Put the judged declarations of one paper into :data:`REGISTRY` for ``npfp claims``.
+
+    Each claim runs (once per :func:`run_claims` call) the reproduction ``experiment`` in
+    the context's quick or full configuration and reports its declared target.
+    """
+    for c in claims:
+        if c.target is None:
+            continue
+
+        def measure(ctx, c=c):
+            _, cfg, res = ctx.experiment(experiment)
+            if c.applies is not None and not c.applies(res):
+                return unavailable("not run in this configuration")
+            v = c.verdict(res)
+            t = c.target
+            op = f"in [{t.value:g}, {t.hi:g}]" if t.op == "in" else t.op
+            return ClaimResult("pass" if v.passed else "fail", v.value, t.value, op,
+                               f"{v.text}; target {t} {c.why}")
+
+        if c.id in REGISTRY:
+            raise ValueError(f"claim id {c.id!r} is already registered")
+        REGISTRY[c.id] = Claim(c.id, paper, f"{c.row} (paper: {c.paper})", measure)
 
 
 @dataclass
@@ -475,84 +680,6 @@ def _claim_eps_zero(ctx):
 # Paper claims (call the paper packages; 'unavailable' until they exist)
 # =================================================================================
 
-# -- Feature purification (Allen-Zhu & Li 2020) ---------------------------------------
-# Thresholds are the library's documented targets (npfp.purification.experiment); the
-# paper's own numbers are quoted in each statement.
-_FP = "Allen-Zhu & Li 2020"
-
-
-def _purification(ctx):
-    _, cfg, res = ctx.experiment("purification")
-    return cfg, res.numbers
-
-
-def _fp_detail(cfg, n):
-    return f"d={cfg.d}, k={cfg.k}, m={cfg.m}, {n['norm']} tau={n['tau']:.3g}"
-
-
-@claim("purification.clean-accurate", paper=_FP,
-       statement="clean training reaches > 99% clean accuracy")
-def _claim_fp_clean(ctx):
-    cfg, n = _purification(ctx)
-    return at_least(n["clean_acc_clean_net"], 0.99, _fp_detail(cfg, n))
-
-
-@claim("purification.clean-non-robust", paper=_FP,
-       statement="the clean-trained network is non-robust at tau (paper: < 1%)")
-def _claim_fp_nonrobust(ctx):
-    cfg, n = _purification(ctx)
-    return at_most(n["robust_acc_clean_net"], 0.05, "robust accuracy under PGD, " + _fp_detail(cfg, n))
-
-
-@claim("purification.at-robust", paper=_FP,
-       statement="FGM adversarial training from the clean weights is robust at tau (paper: > 99%)")
-def _claim_fp_at(ctx):
-    cfg, n = _purification(ctx)
-    return at_least(n["robust_acc_fgm_at"], 0.90,
-                    f"robust accuracy under PGD (clean {n['clean_acc_fgm_at']:.3f}), " + _fp_detail(cfg, n))
-
-
-@claim("purification.purifies-neurons", paper=_FP,
-       statement="adversarial training purifies: ||beta_i w_i'|| > ||v_i|| for most neurons")
-def _claim_fp_purified(ctx):
-    cfg, n = _purification(ctx)
-    return at_least(n["purified_fraction"], 0.5, "fraction of neurons, " + _fp_detail(cfg, n))
-
-
-@claim("purification.far-from-init", paper=_FP,
-       statement="w_i and w_i' have nearly zero correlation with the init w_i^0")
-def _claim_fp_init(ctx):
-    cfg, n = _purification(ctx)
-    return at_most(max(n["median_cos_w_w0"], n["median_cos_wadv_w0"]), 0.2,
-                   f"max of median |cos(w, w0)| = {n['median_cos_w_w0']:.3f} and median "
-                   f"|cos(w', w0)| = {n['median_cos_wadv_w0']:.3f}")
-
-
-@claim("purification.mixtures-removed", paper=_FP,
-       statement="adversarial training removes the dense mixtures aligned with w*")
-def _claim_fp_mixtures(ctx):
-    cfg, n = _purification(ctx)
-    return at_least(n["mixture_alignment_drop"], 3.0,
-                    f"median |cos(mixture, w*)| clean / adversarial = "
-                    f"{n['median_mixture_alignment_clean']:.3f} / {n['median_mixture_alignment_adv']:.3f}")
-
-
-@claim("purification.linear-lower-bound", paper=_FP,
-       statement="the best linear classifier cannot be robust at tau")
-def _claim_fp_linear(ctx):
-    cfg, n = _purification(ctx)
-    v = n["lower_bound"]["best linear (exact)"]
-    return at_most(v["robust_acc"], 0.10, f"exact robust accuracy (clean {v['clean_acc']:.3f})")
-
-
-@claim("purification.low-rank-updates", paper=_FP,
-       statement="adversarial training through low-rank updates is as robust (paper v4)")
-def _claim_fp_lowrank(ctx):
-    cfg, n = _purification(ctx)
-    return at_least(n["lowrank_best_ratio_r_le_5"], 0.90,
-                    "best rank <= 5 robust accuracy / full-rank robust accuracy")
-
-
 # -- Feature averaging (B. Li, Pan, Lyu, J. Li 2024) --------------------------------
 _FA = "Li, Pan, Lyu, Li 2024"
 
@@ -823,3 +950,23 @@ def _claim_cgro_flat(ctx):
     ok = len(gap) >= 3 and np.std(gap) > 0 and np.std(flat) > 0
     corr = float(np.corrcoef(flat, gap)[0, 1]) if ok else float("nan")
     return at_least(corr, 0.5, f"correlation over {len(gap)} evaluation epochs")
+
+
+# =================================================================================
+# Declared paper claims (each paper package's ``claims.py``: one place per threshold)
+# =================================================================================
+#: experiment name -> module declaring ``CLAIMS``, ``PAPER`` and ``EXPERIMENT``
+PAPER_CLAIM_MODULES = {
+    "purification": "npfp.purification.claims",
+}
+
+
+def _register_declared():
+    import importlib
+
+    for module in PAPER_CLAIM_MODULES.values():
+        mod = importlib.import_module(module)
+        register_paper_claims(mod.EXPERIMENT, mod.PAPER, mod.CLAIMS)
+
+
+_register_declared()

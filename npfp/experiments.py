@@ -15,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 import types
 import typing
 
 import numpy as np
 
 __all__ = ["EXPERIMENTS", "load_experiment", "apply_overrides", "format_table", "to_jsonable",
-           "save_json", "save_npz", "claim_row", "subplots", "save_figure"]
+           "save_json", "save_npz", "claim_row", "subplots", "save_figure", "Stages",
+           "Interrupted"]
 
 #: name on the command line -> module implementing the experiment
 EXPERIMENTS = {
@@ -177,3 +179,65 @@ def save_figure(fig, path: str, *, dpi: int = 120, tight: bool = True) -> str:
         fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     return path
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C inside a reproduction's stage; ``partial`` holds what had finished.
+
+    ``partial`` is a dict: ``finished`` (stage names, in order), ``interrupted`` (the stage
+    that was running), ``seconds`` (per finished stage) and ``numbers`` (everything the
+    finished stages measured), so the command line can save it marked as partial.
+    """
+
+    def __init__(self, partial: dict):
+        super().__init__("interrupted")
+        self.partial = partial
+
+
+class Stages:
+    """The named stages of a reproduction's ``run``: progress, timing, partial results.
+
+    ``run`` reads as a short sequence of stages, each a function a reader can match to a
+    section of the paper::
+
+        st = Stages("purification", ["data", "clean training", ...], progress)
+        data = st.run("data", make_data, cfg)
+        ...
+        st.close()
+
+    Each stage's wall time lands in ``st.seconds``; stages record measured numbers in the
+    shared dict ``st.numbers``.  On Ctrl-C the running stage raises :class:`Interrupted`
+    carrying everything finished so far.  The progress line (stderr, terminals only; see
+    :class:`npfp.training.Progress`) shows ``i/n`` and the stage that runs.
+    """
+
+    def __init__(self, label: str, names, progress=None):
+        from .training import Progress
+
+        self.label = label
+        self.names = list(names)
+        self.seconds: dict = {}
+        self.numbers: dict = {}
+        self._t0 = time.perf_counter()
+        self.bar = Progress(len(self.names), label, progress)
+
+    def run(self, name: str, fn, *args, **kwargs):
+        """Run stage ``name`` as ``fn(*args, **kwargs)``, timed; returns its value."""
+        done = len(self.seconds)
+        self.bar.update(done, stage=name)
+        t = time.perf_counter()
+        try:
+            out = fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            self.bar.close()
+            raise Interrupted({"finished": list(self.seconds), "interrupted": name,
+                               "seconds": dict(self.seconds), "numbers": self.numbers}) from None
+        self.seconds[name] = time.perf_counter() - t
+        self.bar.update(done + 1, stage=name)
+        return out
+
+    def close(self) -> dict:
+        """End the progress line; returns the stage times with their ``'total'``."""
+        self.bar.close()
+        self.seconds["total"] = time.perf_counter() - self._t0
+        return self.seconds

@@ -1,40 +1,43 @@
 r"""``npfp reproduce purification``: Feature Purification end to end, measured.
 
-One run (Allen-Zhu & Li 2020, arXiv 2005.10190):
+One run (Allen-Zhu & Li 2020, arXiv 2005.10190) is a sequence of named stages, each a
+function below that a reader can match to the paper:
 
-1. draw the sparse coding model x = M z (:class:`~npfp.purification.data.SparseCodingData`);
-2. train the symmetric two-layer ReLU network cleanly from a small init with the
-   norm-tied bias schedule (:func:`~npfp.purification.learner.train_clean`);
-3. adversarially train it from the clean weights with FGM and with PGD
-   (:func:`~npfp.purification.learner.train_adversarial`);
-4. measure every statement: clean / robust accuracy (PGD with restarts as the
-   evaluation attack), correlation with init, purification decomposition, dense mixtures
-   (:mod:`npfp.purification.measures`);
-5. the lower bound: best linear classifier (exact), trained linear, cubic polynomial and
-   NTK models, each clean and adversarial (:mod:`npfp.purification.lower_bound`);
-6. low-rank adversarial training of rank r and the singular values of W' - W
-   (:mod:`npfp.purification.lowrank`).
+1. ``data`` -- the sparse coding model x = M z (:func:`stage_data`);
+2. ``clean training`` -- the symmetric two-layer ReLU network from a small init with the
+   two-stage norm-tied bias (:func:`stage_clean_training`);
+3. ``adversarial training`` -- from the clean weights with FGM and with PGD
+   (:func:`stage_adversarial_training`);
+4. ``evaluation`` -- clean and robust accuracy at tau, the per-point worst case of PGD and
+   the proof's fixed dense-mixture attack (:func:`stage_evaluation`);
+5. ``measures`` -- correlation with init, purification, dense mixtures, the label-direction
+   cosine (:func:`stage_measures`);
+6. ``lower bound`` -- best linear (exact), trained linear, cubic and NTK models, clean and
+   adversarial (:func:`stage_lower_bound`);
+7. ``low rank`` -- rank-r adversarial training and the SVD of W' - W (:func:`stage_low_rank`);
+8. ``curves`` -- robust accuracy against the radius (:func:`stage_curves`).
 
+The claims and their targets are declared once in :mod:`npfp.purification.claims`.
 Correctness is the engine's strict margin criterion y f(x) > 0 everywhere: a network whose
-neurons are all silenced outputs f = 0 and decides nothing (see ``npfp.nn.Model.predict``);
-a rule mapping 0 to class -1 would credit such points to half the data.
+neurons are all silenced outputs f = 0 and decides nothing (see ``npfp.nn.Model.predict``).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .._validation import check_int, check_nonnegative, check_norm, check_positive, check_rng
 from ..attacks import FGM, PGD, LinearExact, Transfer
+from ..claims import evaluate, verdict_table
 from ..evaluation import accuracy, robust_accuracy, robust_mask
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import Stages, save_figure, save_json, save_npz, subplots
 from ..nn import LinearModel
 from ..optim import SGD, cosine
-from ..training import Progress, fit
+from ..training import fit
+from .claims import CLAIMS
 from .data import SparseCodingData
 from .learner import NormTiedBias, make_attack, make_network, train_adversarial, train_clean
 from .lower_bound import NTKModel, PolynomialKernelModel, SmoothedNTK, best_linear_classifier
@@ -42,19 +45,26 @@ from .lowrank import LowRankUpdateNet
 from .measures import (effective_rank, init_correlation, mixture_statistics,
                        purification_decomposition, purified_fraction, row_cosines,
                        update_singular_values)
+from .theory import (dense_mixture_attack, label_cosine, predicted_vote_margin, vote_margins)
 
-__all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result",
-           "evaluation_attacks", "robust_accuracy_at",
-           "robust_by_vote_margin"]
+__all__ = ["Config", "PRESETS", "preset_config", "quick_config", "run", "summary_table", "save",
+           "Result", "CLAIMS", "evaluation_attacks", "robust_accuracy_at",
+           "robust_by_vote_margin", "stage_data", "stage_clean_training",
+           "stage_adversarial_training", "stage_evaluation", "stage_measures",
+           "stage_lower_bound", "stage_low_rank", "stage_curves"]
 
 
 @dataclass(frozen=True)
 class Config:
-    """Configuration (defaults: about 1 minute on 2 cores; 45 s in the latest run).
+    """Configuration of one run (the default is the ``default`` preset, about 1.5 min).
 
-    Scale up with d, k, m, n_train, clean_epochs, at_epochs; ``norm`` picks the threat
-    model ('l2' or 'linf'); ``tau`` is in that norm (for linf, None gives
-    tau_l2 * sqrt(pi / (2 d)), the l_inf radius whose best single-atom move matches tau_l2).
+    Scale with d, k, m, n_train and the epochs; ``norm`` picks the threat model ('l2' or
+    'linf'); ``tau`` is in that norm (for linf, None gives tau_l2 * sqrt(pi / (2 d)), the
+    l_inf radius whose best single-atom move matches tau_l2).  The bias schedule is
+    :class:`npfp.purification.learner.NormTiedBias`: ramp to ``kappa_peak`` over
+    ``ramp_fraction`` of ``clean_epochs``, then ``final_epochs`` at ``kappa``, the ratio
+    adversarial training and evaluation use.  Every [lib] value here was chosen by the
+    sweep written beside it in docs/papers/feature-purification.md.
     """
 
     d: int = 128
@@ -62,32 +72,38 @@ class Config:
     magnitude: float = 1.0
     sigma_xi: float = 0.0
     m: int = 512
-    n_train: int = 8000
+    n_train: int = 16000
     n_test: int = 1000
     n_curve: int = 200
     seed: int = 0
     init_scale: float = 1e-3
-    kappa: float = 0.35
+    kappa_peak: float = 0.5
+    kappa: float = 0.06
     ramp_fraction: float = 0.5
     clean_epochs: int = 30
+    final_epochs: int = 15
     lr: float = 0.5
     batch_size: int = 200
     norm: str = "l2"
-    tau: float = 0.3
+    tau: float = 0.35
     tau_linf: float | None = None
     at_epochs: int = 20
     at_lr: float = 3.0
     pgd_at: bool = True
     pgd_at_epochs: int = 8
+    pgd_at_lr: float = 1.0
     pgd_train_steps: int = 5
     eval_steps: int = 20
     eval_restarts: int = 2
+    lower_bound: bool = True
+    lower_bound_n: int = 8000
     lower_bound_epochs: int = 20
     poly_degree: int = 3
     poly_support: int = 1000
     ranks: tuple[int, ...] = (1, 5)
     lowrank_lr: float = 0.5
     curve_radii: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+    preset: str = "default"
 
     def __post_init__(self):
         check_int(self.d, "d", minimum=1)
@@ -101,11 +117,13 @@ class Config:
         check_int(self.n_test, "n_test", minimum=1)
         check_int(self.n_curve, "n_curve", minimum=1)
         check_positive(self.init_scale, "init_scale")
+        check_nonnegative(self.kappa_peak, "kappa_peak")
         check_nonnegative(self.kappa, "kappa")
         check_nonnegative(self.ramp_fraction, "ramp_fraction")
         if self.ramp_fraction > 1:
             raise ValueError(f"ramp_fraction must be in [0, 1], got {self.ramp_fraction}")
         check_int(self.clean_epochs, "clean_epochs", minimum=1)
+        check_int(self.final_epochs, "final_epochs", minimum=0)
         check_positive(self.lr, "lr")
         check_int(self.batch_size, "batch_size", minimum=1)
         check_norm(self.norm, allowed=("l2", "linf"))
@@ -115,9 +133,11 @@ class Config:
         check_int(self.at_epochs, "at_epochs", minimum=0)
         check_positive(self.at_lr, "at_lr")
         check_int(self.pgd_at_epochs, "pgd_at_epochs", minimum=0)
+        check_positive(self.pgd_at_lr, "pgd_at_lr")
         check_int(self.pgd_train_steps, "pgd_train_steps", minimum=1)
         check_int(self.eval_steps, "eval_steps", minimum=1)
         check_int(self.eval_restarts, "eval_restarts", minimum=1)
+        check_int(self.lower_bound_n, "lower_bound_n", minimum=2)
         check_int(self.lower_bound_epochs, "lower_bound_epochs", minimum=0)
         check_positive(self.lowrank_lr, "lowrank_lr")
         check_int(self.poly_degree, "poly_degree", minimum=1)
@@ -126,6 +146,8 @@ class Config:
             check_int(r, "ranks entry", minimum=1, maximum=min(self.m, self.d))
         if any(float(r) < 0 for r in self.curve_radii):
             raise ValueError("curve_radii must be >= 0 (multiples of tau)")
+        if self.preset not in PRESET_NAMES:
+            raise ValueError(f"preset must be one of {PRESET_NAMES}, got {self.preset!r}")
 
     @property
     def radius(self) -> float:
@@ -137,16 +159,44 @@ class Config:
         return float(self.tau)
 
 
+PRESET_NAMES = ("default", "scale", "lower-bound", "quick")
+
+#: named configurations (``npfp reproduce purification --preset NAME``); each is chosen by
+#: the sweep beside it in docs/papers/feature-purification.md
+PRESETS = {
+    "default": {},
+    # [lib] the largest d that runs in <= 10 min on 2 cores; kappa shrinks with d because
+    # the clean neurons' label-direction cosine c does (0.59, 0.48, 0.40 at d = 64-256)
+    "scale": dict(d=512, m=2048, n_train=24000, kappa=0.045, clean_epochs=24, final_epochs=10,
+                  at_epochs=15, tau=0.3, pgd_at=False, lower_bound=False, ranks=(),
+                  curve_radii=(0.0, 0.5, 1.0, 1.5)),
+    # [lib] many features per point (the lower bound's premise) and d >~ k^2
+    "lower-bound": dict(d=256, k=4.0, m=1024, n_train=16000, kappa=0.05, tau=0.35,
+                        pgd_at=False, ranks=(), lower_bound_n=8000,
+                        curve_radii=(0.0, 0.5, 1.0, 1.5)),
+    # reduced, for tests, the tutorial and --quick (seconds)
+    "quick": dict(d=64, m=256, n_train=6000, n_test=400, n_curve=150, clean_epochs=25,
+                  final_epochs=10, at_epochs=15, pgd_at=False, lower_bound_n=4000,
+                  lower_bound_epochs=10, poly_support=600, ranks=(1, 3),
+                  curve_radii=(0.0, 0.5, 1.0, 1.5), eval_restarts=1),
+}
+
+
+def preset_config(name: str) -> Config:
+    """The :class:`Config` of preset ``name`` (a key of :data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r} for purification; choose one of "
+                         f"{sorted(PRESETS)}")
+    return Config(**PRESETS[name], preset=name)
+
+
 def quick_config() -> Config:
-    """A reduced configuration for tests, the tutorial's quick mode and ``--quick`` (~15 s)."""
-    # kappa 0.4: at d = 64 the purified fraction sits at the 50% line with kappa 0.35
-    return Config(d=64, m=256, n_train=4000, n_test=400, n_curve=150, clean_epochs=25, kappa=0.4,
-                  at_epochs=15, pgd_at=False, lower_bound_epochs=10, poly_support=600,
-                  ranks=(1, 3), curve_radii=(0.0, 0.5, 1.0, 1.5), eval_restarts=1)
+    """The reduced ``quick`` preset (tests, the tutorial's quick mode, ``--quick``)."""
+    return preset_config("quick")
 
 
 # ----------------------------------------------------------------------------------
-def evaluation_attacks(model, eps, norm, *, steps=20, restarts=2) -> list:
+def evaluation_attacks(model, eps, norm, *, steps=20, restarts=2, fixed=()) -> list:
     r"""The attacks that measure robust accuracy at radius eps (per-point worst case).
 
     Linear models are attacked exactly (dual norm: the worst case is
@@ -158,23 +208,27 @@ def evaluation_attacks(model, eps, norm, *, steps=20, restarts=2) -> list:
     (:class:`~npfp.purification.lower_bound.SmoothedNTK`, gate width 0.1 and 1 times the
     mean bias).  Used with :func:`npfp.evaluation.robust_mask`, whose decision rule is
     strict (y f(x) > 0), the result is an upper bound on the true robust accuracy.
+    ``fixed`` adds model-independent attacks (the reproduction passes the proof's
+    dense-mixture move, :func:`npfp.purification.theory.dense_mixture_attack`).
     """
     if eps == 0:
         return []
     if isinstance(model, LinearModel):
-        return [LinearExact(eps, norm)]
+        return [LinearExact(eps, norm)]   # exact: nothing can do better
     pgd = PGD(eps, norm, steps=steps, restarts=restarts, loss="margin")
-    attacks = [pgd]
+    attacks = [pgd, *fixed]
     if isinstance(model, NTKModel):
         attacks += [Transfer(pgd, SmoothedNTK(model, t * float(np.mean(model.b0)) + 1e-300))
                     for t in (0.1, 1.0)]
     return attacks
 
 
-def robust_accuracy_at(model, X, y, eps, norm, *, steps=20, restarts=2, rng=None) -> float:
+def robust_accuracy_at(model, X, y, eps, norm, *, steps=20, restarts=2, fixed=(),
+                       rng=None) -> float:
     """Robust accuracy at radius eps under :func:`evaluation_attacks`."""
     return robust_accuracy(model, X, y, evaluation_attacks(model, eps, norm, steps=steps,
-                                                           restarts=restarts), rng=rng)
+                                                           restarts=restarts, fixed=fixed),
+                           rng=rng)
 
 
 def robust_by_vote_margin(ok, Z, w_star) -> list:
@@ -185,8 +239,7 @@ def robust_by_vote_margin(ok, Z, w_star) -> list:
     spreads over the s present features), so points whose features all agree are the
     hardest to break.  Returns rows (s, margin, count, robust fraction).
     """
-    s = np.count_nonzero(Z, axis=1)
-    margin = np.rint(np.abs(Z @ w_star)).astype(int)
+    s, margin = vote_margins(Z, w_star)
     rows = []
     for sv in np.unique(s):
         for mv in np.unique(margin[s == sv]):
@@ -207,97 +260,111 @@ class Result:
     seconds: dict = field(default_factory=dict)
 
 
-def _train_linear(X, y, epochs, lr, batch_size, rng, attack=None):
-    lin = LinearModel.zeros(X.shape[1], train_bias=False)  # odd data: the bias only hurts
-    fit(lin, X, y, epochs=epochs, optimizer=SGD(lr), batch_size=batch_size, rng=rng,
-        attack=attack, progress=False)
-    return lin
+@dataclass
+class _Run:
+    """What the stages share: the config, the data and the evaluation's fixed pieces."""
+
+    cfg: Config
+    rng: np.random.Generator
+    data: SparseCodingData
+    X: np.ndarray
+    y: np.ndarray
+    Xt: np.ndarray
+    yt: np.ndarray
+    Zt: np.ndarray
+    eval_seed: int
+
+    @property
+    def tau(self) -> float:
+        return self.cfg.radius
+
+    def fixed(self, eps=None):
+        """The proof's dense-mixture attack at radius eps (default tau)."""
+        return (dense_mixture_attack(self.tau if eps is None else eps, self.data.M,
+                                     self.data.w_star, self.cfg.norm),)
+
+    def attacks(self, model, eps=None):
+        eps = self.tau if eps is None else eps
+        return evaluation_attacks(model, eps, self.cfg.norm, steps=self.cfg.eval_steps,
+                                  restarts=self.cfg.eval_restarts, fixed=self.fixed(eps))
+
+    def robust_ok(self, model, X=None, y=None, eps=None) -> np.ndarray:
+        """Per point: correct under the worst case of every evaluation attack."""
+        X, y = (self.Xt, self.yt) if X is None else (X, y)
+        return robust_mask(model, X, y, self.attacks(model, eps),
+                           rng=np.random.default_rng(self.eval_seed))
+
+    def racc(self, model, eps=None, X=None, y=None) -> float:
+        return float(np.mean(self.robust_ok(model, X, y, eps)))
 
 
-def run(config: Config = Config(), progress=None) -> Result:
-    """Run the whole reproduction; returns a :class:`Result` (no plotting)."""
-    cfg = config
+def stage_data(cfg: Config) -> _Run:
+    """Sec. 2: draw M and w*, then the training and test sets x = M z (+ xi)."""
     rng = check_rng(cfg.seed)
-    tau, norm = cfg.radius, cfg.norm
-    stages = 8 + len(cfg.ranks)
-    bar = Progress(stages, "purification", progress)
-    secs, t0 = {}, time.perf_counter()
-    stage = [0]
-
-    def tick(name):
-        now = time.perf_counter()
-        secs[name] = now - tick.last
-        tick.last = now
-        stage[0] += 1
-        bar.update(stage[0], stage=name)
-    tick.last = t0
-
     data = SparseCodingData.create(cfg.d, cfg.k, magnitude=cfg.magnitude, sigma_xi=cfg.sigma_xi,
                                    rng=rng)
     X, y = data.sample(cfg.n_train, rng)
     Xt, yt, Zt = data.sample(cfg.n_test, rng, return_codes=True)
-    Xc, yc = Xt[:cfg.n_curve], yt[:cfg.n_curve]
-    eval_seed = int(rng.integers(2**31))
+    return _Run(cfg, rng, data, X, y, Xt, yt, Zt, int(rng.integers(2**31)))
 
-    def racc(model, eps=tau, Xe=Xt, ye=yt):
-        return robust_accuracy_at(model, Xe, ye, eps, norm, steps=cfg.eval_steps,
-                                      restarts=cfg.eval_restarts,
-                                      rng=np.random.default_rng(eval_seed))
 
-    radii = tuple(float(r) * tau for r in cfg.curve_radii)
-
-    def curve(model):
-        return [racc(model, e, Xc, yc) for e in radii]
-
-    # 1-2. clean training from a small init --------------------------------------
-    net = make_network(cfg.d, cfg.m, init_scale=cfg.init_scale, rng=rng)
+def stage_clean_training(r: _Run) -> dict:
+    """Clean training from a small random init with the two-stage bias; returns the
+    clean network, its init W0 and an untrained copy (the NTK's base point)."""
+    c = r.cfg
+    net = make_network(c.d, c.m, init_scale=c.init_scale, rng=r.rng)
     W0 = net.params["W"].copy()
     ntk_base = net.copy()
-    train_clean(net, X, y, kappa=cfg.kappa, epochs=cfg.clean_epochs, lr=cfg.lr,
-                batch_size=cfg.batch_size, ramp_fraction=cfg.ramp_fraction, rng=rng, progress=False)
-    W = net.params["W"].copy()
-    tick("clean training")
+    train_clean(net, r.X, r.y, kappa=c.kappa_peak, epochs=c.clean_epochs, lr=c.lr,
+                batch_size=c.batch_size, ramp_fraction=c.ramp_fraction, final_kappa=c.kappa,
+                final_epochs=c.final_epochs, rng=r.rng, progress=False)
+    return {"net": net, "W0": W0, "ntk_base": ntk_base}
 
-    # 3. adversarial training from the clean weights ------------------------------
-    fgm_net, _ = train_adversarial(net, X, y, attack=FGM(tau, norm), kappa=cfg.kappa,
-                                   epochs=cfg.at_epochs, lr=cfg.at_lr, batch_size=cfg.batch_size,
-                                   rng=rng, progress=False)
-    W_adv = fgm_net.params["W"].copy()
-    tick("FGM adversarial training")
-    pgd_net = None
-    if cfg.pgd_at:
-        pgd_net, _ = train_adversarial(net, X, y, attack=make_attack("pgd", tau, norm,
-                                                                     steps=cfg.pgd_train_steps),
-                                       kappa=cfg.kappa, epochs=cfg.pgd_at_epochs, lr=cfg.at_lr,
-                                       batch_size=cfg.batch_size, rng=rng, progress=False)
-    tick("PGD adversarial training")
 
-    nums = {"tau": tau, "norm": norm, "kappa": cfg.kappa}
-    def rmask(model):
-        attacks = evaluation_attacks(model, tau, norm, steps=cfg.eval_steps,
-                                     restarts=cfg.eval_restarts)
-        return robust_mask(model, Xt, yt, attacks, rng=np.random.default_rng(eval_seed))
-    nums["clean_acc_clean_net"] = accuracy(net, Xt, yt)
-    ok_clean = rmask(net)
-    nums["robust_acc_clean_net"] = float(np.mean(ok_clean))
-    nums["clean_acc_fgm_at"] = accuracy(fgm_net, Xt, yt)
-    ok_fgm = rmask(fgm_net)
-    nums["robust_acc_fgm_at"] = float(np.mean(ok_fgm))
-    nums["robust_by_vote_margin"] = {
-        "rows (s, margin, count, robust)": {
-            "clean net": robust_by_vote_margin(ok_clean, Zt, data.w_star),
-            "FGM-AT net": robust_by_vote_margin(ok_fgm, Zt, data.w_star)}}
-    if pgd_net is not None:
-        nums["clean_acc_pgd_at"] = accuracy(pgd_net, Xt, yt)
-        nums["robust_acc_pgd_at"] = racc(pgd_net)
-    tick("evaluation")
+def stage_adversarial_training(r: _Run, net) -> dict:
+    """Adversarial training *from the clean weights* with one-step FGM and with PGD."""
+    c = r.cfg
+    fgm_net, _ = train_adversarial(net, r.X, r.y, attack=FGM(r.tau, c.norm), kappa=c.kappa,
+                                   epochs=c.at_epochs, lr=c.at_lr, batch_size=c.batch_size,
+                                   rng=r.rng, progress=False)
+    out = {"FGM-AT net": fgm_net}
+    if c.pgd_at:
+        out["PGD-AT net"], _ = train_adversarial(
+            net, r.X, r.y, attack=make_attack("pgd", r.tau, c.norm, steps=c.pgd_train_steps),
+            kappa=c.kappa, epochs=c.pgd_at_epochs, lr=c.pgd_at_lr, batch_size=c.batch_size,
+            rng=r.rng, progress=False)
+    return out
 
-    # 4. the statements about the weights ----------------------------------------
-    c_w = init_correlation(W, W0)
-    c_wadv = init_correlation(W_adv, W0)
+
+def stage_evaluation(r: _Run, net, adv: dict, nums: dict) -> None:
+    """Clean and robust accuracy at tau: the worst case of PGD and the fixed attack, and
+    the fixed attack alone (it should break the clean network, not the trained one)."""
+    fixed_ok = lambda model: robust_mask(model, r.Xt, r.yt, list(r.fixed()))  # noqa: E731
+    ok_clean, ok_fgm = r.robust_ok(net), r.robust_ok(adv["FGM-AT net"])
+    nums.update({
+        "clean_acc_clean_net": accuracy(net, r.Xt, r.yt),
+        "robust_acc_clean_net": float(np.mean(ok_clean)),
+        "fixed_acc_clean_net": float(np.mean(fixed_ok(net))),
+        "clean_acc_fgm_at": accuracy(adv["FGM-AT net"], r.Xt, r.yt),
+        "robust_acc_fgm_at": float(np.mean(ok_fgm)),
+        "fixed_acc_fgm_at": float(np.mean(fixed_ok(adv["FGM-AT net"]))),
+        "robust_by_vote_margin": {"rows (s, margin, count, robust)": {
+            "clean net": robust_by_vote_margin(ok_clean, r.Zt, r.data.w_star),
+            "FGM-AT net": robust_by_vote_margin(ok_fgm, r.Zt, r.data.w_star)}},
+    })
+    if "PGD-AT net" in adv:
+        nums["clean_acc_pgd_at"] = accuracy(adv["PGD-AT net"], r.Xt, r.yt)
+        nums["robust_acc_pgd_at"] = r.racc(adv["PGD-AT net"])
+
+
+def stage_measures(r: _Run, W0, W, W_adv, nums: dict) -> dict:
+    """Claims 3-4 on the weights: init correlation, w = beta w' + v, dense mixtures, and
+    the label-direction cosine c with the fixed attack's predicted vote margin."""
+    M, w_star = r.data.M, r.data.w_star
+    c_w, c_wadv = init_correlation(W, W0), init_correlation(W_adv, W0)
     beta, _, pure_norm, resid_norm = purification_decomposition(W, W_adv)
-    mix_c = mixture_statistics(W, data.M, data.w_star)
-    mix_a = mixture_statistics(W_adv, data.M, data.w_star)
+    mix_c, mix_a = mixture_statistics(W, M, w_star), mixture_statistics(W_adv, M, w_star)
+    lc_c, lc_a = label_cosine(W, M, w_star), label_cosine(W_adv, M, w_star)
     nums.update({
         "median_cos_w_w0": float(np.median(c_w)),
         "median_cos_wadv_w0": float(np.median(c_wadv)),
@@ -307,147 +374,152 @@ def run(config: Config = Config(), progress=None) -> Result:
         "median_pure_energy_adv": mix_a.medians()["pure_energy"],
         "median_mixture_alignment_clean": mix_c.medians()["mixture_alignment"],
         "median_mixture_alignment_adv": mix_a.medians()["mixture_alignment"],
+        "median_label_cosine_clean": float(np.median(np.abs(lc_c))),
+        "median_label_cosine_adv": float(np.median(np.abs(lc_a))),
     })
     nums["mixture_alignment_drop"] = (nums["median_mixture_alignment_clean"]
                                       / max(nums["median_mixture_alignment_adv"], 1e-12))
+    c_med = nums["median_label_cosine_clean"]
+    nums["predicted_vote_margin_clean"] = (predicted_vote_margin(r.tau, r.cfg.kappa, c_med,
+                                                                 r.data.D) if c_med > 0 else None)
+    return {"cos_w_w0": c_w, "cos_wadv_w0": c_wadv, "beta": beta, "pure_norm": pure_norm,
+            "residual_norm": resid_norm, "pure_energy_clean": mix_c.pure_energy,
+            "pure_energy_adv": mix_a.pure_energy,
+            "mixture_alignment_clean": mix_c.mixture_alignment,
+            "mixture_alignment_adv": mix_a.mixture_alignment,
+            "label_cosine_clean": lc_c, "label_cosine_adv": lc_a}
 
-    # 5. the lower bound -----------------------------------------------------------
-    models = {"clean net": net, "FGM-AT net": fgm_net}
-    if pgd_net is not None:
-        models["PGD-AT net"] = pgd_net
-    lb_attack = FGM(tau, norm)
-    best_lin = best_linear_classifier(data)
-    lin_c = _train_linear(X, y, cfg.lower_bound_epochs, 0.5, cfg.batch_size, rng)
-    lin_a = _train_linear(X, y, cfg.lower_bound_epochs, 0.5, cfg.batch_size, rng, attack=lb_attack)
-    S = X[:cfg.poly_support]
-    poly_c = PolynomialKernelModel(S, degree=cfg.poly_degree)
+
+def _train_linear(X, y, epochs, lr, batch_size, rng, attack=None):
+    lin = LinearModel.zeros(X.shape[1], train_bias=False)  # odd data: the bias only hurts
+    fit(lin, X, y, epochs=epochs, optimizer=SGD(lr), batch_size=batch_size, rng=rng,
+        attack=attack, progress=False)
+    return lin
+
+
+def stage_lower_bound(r: _Run, ntk_base, nums: dict) -> dict:
+    """Claim 5: linear (exact best and trained), degree-p polynomial and NTK models, each
+    trained clean and adversarially (FGM at tau), evaluated like the network."""
+    c = r.cfg
+    X, y = r.X[:c.lower_bound_n], r.y[:c.lower_bound_n]
+    attack = FGM(r.tau, c.norm)
+    S, yS = X[:c.poly_support], y[:c.poly_support]
     # the kernel parametrisation is stiff (a step on alpha moves f by ~S x K^2): a
     # cosine-decayed rate settles it; 30 epochs over the (small) support set
-    fit(poly_c, X[:cfg.poly_support], y[:cfg.poly_support], epochs=30,
-        optimizer=SGD(0.5, schedule=cosine(30)), batch_size=100, rng=rng, progress=False)
+    poly_fit = dict(epochs=30, batch_size=100, rng=r.rng, progress=False)
+    poly_c = PolynomialKernelModel(S, degree=c.poly_degree)
+    fit(poly_c, S, yS, optimizer=SGD(0.5, schedule=cosine(30)), **poly_fit)
     poly_a = poly_c.copy()
-    fit(poly_a, X[:cfg.poly_support], y[:cfg.poly_support], epochs=30,
-        optimizer=SGD(0.5, schedule=cosine(30)), batch_size=100, rng=rng, attack=lb_attack,
-        progress=False)
+    fit(poly_a, S, yS, optimizer=SGD(0.5, schedule=cosine(30)), attack=attack, **poly_fit)
+    ntk_fit = dict(epochs=c.lower_bound_epochs, batch_size=c.batch_size, rng=r.rng,
+                   progress=False)
     ntk_c = NTKModel.from_network(ntk_base, X_ref=X[:1000])
-    fit(ntk_c, X, y, epochs=cfg.lower_bound_epochs, optimizer=SGD(cfg.lr), batch_size=cfg.batch_size,
-        rng=rng, progress=False)
+    fit(ntk_c, X, y, optimizer=SGD(c.lr), **ntk_fit)
     ntk_a = ntk_c.copy()
-    fit(ntk_a, X, y, epochs=cfg.lower_bound_epochs, optimizer=SGD(cfg.lr),
-        batch_size=cfg.batch_size, rng=rng, attack=lb_attack, progress=False)
-    tick("lower-bound models")
-    lb = {"best linear (exact)": best_lin, "linear clean": lin_c, "linear AT": lin_a,
-          f"poly deg {cfg.poly_degree} clean": poly_c, f"poly deg {cfg.poly_degree} AT": poly_a,
-          "NTK clean": ntk_c, "NTK AT": ntk_a}
-    nums["lower_bound"] = {name: {"clean_acc": accuracy(mdl, Xt, yt),
-                                  "robust_acc": racc(mdl)} for name, mdl in lb.items()}
+    fit(ntk_a, X, y, optimizer=SGD(c.lr), attack=attack, **ntk_fit)
+    p = c.poly_degree
+    models = {"best linear (exact)": best_linear_classifier(r.data),
+              "linear clean": _train_linear(X, y, c.lower_bound_epochs, 0.5, c.batch_size, r.rng),
+              "linear AT": _train_linear(X, y, c.lower_bound_epochs, 0.5, c.batch_size, r.rng,
+                                         attack=attack),
+              f"poly deg {p} clean": poly_c, f"poly deg {p} AT": poly_a,
+              "NTK clean": ntk_c, "NTK AT": ntk_a}
+    nums["lower_bound"] = {name: {"clean_acc": accuracy(mdl, r.Xt, r.yt),
+                                  "robust_acc": r.racc(mdl)} for name, mdl in models.items()}
     nums["ntk_bias_ratio"] = float(ntk_c.bias_ratio)
-    tick("lower-bound evaluation")
+    return models
 
-    # 6. low-rank adversarial training ---------------------------------------------
+
+def stage_low_rank(r: _Run, net, W, W_adv, nums: dict) -> dict:
+    """Claim 6 (v4): SVD of W' - W, its top-r truncations, and FGM adversarial training
+    restricted to rank-r updates W + U V^T."""
+    c = r.cfg
     sv = update_singular_values(W, W_adv)
     nums["update_effective_rank_90"] = effective_rank(sv, 0.9)
     nums["update_top5_energy"] = float(np.sum(sv[:5] ** 2) / max(np.sum(sv ** 2), 1e-300))
-    # diagnostic: keep only the top-r singular directions of the full FGM-AT update
     U_, s_, Vt_ = np.linalg.svd(W_adv - W, full_matrices=False)
-    truncated = {}
-    for r in cfg.ranks:
+    truncated, lowrank, models = {}, {}, {}
+    for rank in c.ranks:
         t_net = net.copy()
-        t_net.params["W"] = W + (U_[:, :r] * s_[:r]) @ Vt_[:r]
-        NormTiedBias(cfg.kappa).apply(t_net, cfg.kappa)
-        truncated[int(r)] = {"clean_acc": accuracy(t_net, Xt, yt), "robust_acc": racc(t_net)}
-    nums["truncated_update"] = truncated
-    lowrank = {}
-    for r in cfg.ranks:
-        lr_model = LowRankUpdateNet(net, r, init_scale=1.0, kappa=cfg.kappa, rng=rng)
-        train_adversarial(net, X, y, attack=FGM(tau, norm), kappa=cfg.kappa, epochs=cfg.at_epochs,
-                          lr=cfg.lowrank_lr, batch_size=cfg.batch_size, rng=rng, progress=False,
-                          model=lr_model)
+        t_net.params["W"] = W + (U_[:, :rank] * s_[:rank]) @ Vt_[:rank]
+        NormTiedBias(c.kappa).apply(t_net, c.kappa)
+        truncated[int(rank)] = {"clean_acc": accuracy(t_net, r.Xt, r.yt),
+                                "robust_acc": r.racc(t_net)}
+        lr_model = LowRankUpdateNet(net, rank, init_scale=1.0, kappa=c.kappa, rng=r.rng)
+        train_adversarial(net, r.X, r.y, attack=FGM(r.tau, c.norm), kappa=c.kappa,
+                          epochs=c.at_epochs, lr=c.lowrank_lr, batch_size=c.batch_size,
+                          rng=r.rng, progress=False, model=lr_model)
         full = lr_model.to_network()
-        lowrank[int(r)] = {"clean_acc": accuracy(full, Xt, yt), "robust_acc": racc(full)}
-        models[f"rank-{r} AT"] = full
-        tick(f"rank-{r} adversarial training")
-    nums["lowrank"] = lowrank
+        lowrank[int(rank)] = {"clean_acc": accuracy(full, r.Xt, r.yt), "robust_acc": r.racc(full)}
+        models[f"rank-{rank} AT"] = full
+    nums["truncated_update"], nums["lowrank"] = truncated, lowrank
     full_rob = nums["robust_acc_fgm_at"]
-    small = [v["robust_acc"] for r, v in lowrank.items() if r <= 5]
-    nums["lowrank_best_ratio_r_le_5"] = (max(small) / full_rob) if small and full_rob > 0 else float("nan")
+    small = [v["robust_acc"] for k, v in lowrank.items() if k <= 5]
+    nums["lowrank_best_ratio_r_le_5"] = (max(small) / full_rob) if small and full_rob > 0 \
+        else float("nan")
+    return {"models": models, "singular_values": sv}
 
-    # curves (robust accuracy vs radius), on n_curve test points
-    curves = {"radii": list(radii)}
-    for name, mdl in list(models.items()) + list(lb.items()):
-        curves[name] = curve(mdl)
-    tick("accuracy-vs-radius curves")
-    bar.close()
-    secs["total"] = time.perf_counter() - t0
 
-    per_neuron = {"cos_w_w0": c_w, "cos_wadv_w0": c_wadv, "beta": beta, "pure_norm": pure_norm,
-                  "residual_norm": resid_norm, "pure_energy_clean": mix_c.pure_energy,
-                  "pure_energy_adv": mix_a.pure_energy,
-                  "mixture_alignment_clean": mix_c.mixture_alignment,
-                  "mixture_alignment_adv": mix_a.mixture_alignment, "update_singular_values": sv}
-    weights = {"W0": W0, "W": W, "W_adv": W_adv, "M": data.M, "w_star": data.w_star}
+def stage_curves(r: _Run, models: dict) -> dict:
+    """Robust accuracy against the radius (multiples of tau), on ``n_curve`` test points."""
+    c = r.cfg
+    radii = [float(x) * r.tau for x in c.curve_radii]
+    Xc, yc = r.Xt[:c.n_curve], r.yt[:c.n_curve]
+    curves = {"radii": radii}
+    for name, mdl in models.items():
+        curves[name] = [r.racc(mdl, e, Xc, yc) for e in radii]
+    return curves
+
+
+STAGES = ("data", "clean training", "adversarial training", "evaluation", "measures",
+          "lower bound", "low rank", "curves")
+
+
+def run(config: Config = Config(), progress=None) -> Result:
+    """Run the reproduction, stage by stage (see the module docstring); no plotting."""
+    cfg = config
+    st = Stages("purification", STAGES, progress)
+    nums = st.numbers
+    nums.update({"tau": cfg.radius, "norm": cfg.norm, "kappa": cfg.kappa,
+                 "preset": cfg.preset})
+    r = st.run("data", stage_data, cfg)
+    clean = st.run("clean training", stage_clean_training, r)
+    net, W0 = clean["net"], clean["W0"]
+    adv = st.run("adversarial training", stage_adversarial_training, r, net)
+    W, W_adv = net.params["W"].copy(), adv["FGM-AT net"].params["W"].copy()
+    st.run("evaluation", stage_evaluation, r, net, adv, nums)
+    per_neuron = st.run("measures", stage_measures, r, W0, W, W_adv, nums)
+    lb = st.run("lower bound", stage_lower_bound, r, clean["ntk_base"], nums) \
+        if cfg.lower_bound else {}
+    low = st.run("low rank", stage_low_rank, r, net, W, W_adv, nums)
+    per_neuron["update_singular_values"] = low["singular_values"]
+    models = {"clean net": net, **adv, **low["models"], **lb}
+    curves = st.run("curves", stage_curves, r, models)
+    weights = {"W0": W0, "W": W, "W_adv": W_adv, "M": r.data.M, "w_star": r.data.w_star}
     return Result(config=cfg, numbers=nums, curves=curves, per_neuron=per_neuron,
-                  weights=weights, seconds=secs)
+                  weights=weights, seconds=st.close())
 
 
 # ----------------------------------------------------------------------------------
-def claims(result: Result) -> list:
-    """The measured claims as rows (claim, paper, measured, target, pass)."""
-    n = result.numbers
-    pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
-    rows = [
-        claim_row("1. clean training: clean accuracy", "> 99%", pct(n["clean_acc_clean_net"]),
-                  ">= 99%", n["clean_acc_clean_net"] >= 0.99),
-        claim_row("1. clean training: robust acc at tau", "< 1%", pct(n["robust_acc_clean_net"]),
-                  "<= 5%", n["robust_acc_clean_net"] <= 0.05),
-        claim_row("2. FGM-AT from clean weights: robust acc", "> 99%", pct(n["robust_acc_fgm_at"]),
-                  ">= 90%", n["robust_acc_fgm_at"] >= 0.90),
-        claim_row("2. FGM-AT: clean accuracy", "high", pct(n["clean_acc_fgm_at"]), ">= 95%",
-                  n["clean_acc_fgm_at"] >= 0.95),
-    ]
-    if "robust_acc_pgd_at" in n:
-        rows.append(claim_row("2'. PGD-AT from clean weights: robust acc", "(same as FGM)",
-                              pct(n["robust_acc_pgd_at"]), ">= 90%", n["robust_acc_pgd_at"] >= 0.90))
-    rows += [
-        claim_row("3. purification ||beta w'|| > ||v||", "most neurons", pct(n["purified_fraction"]),
-                  ">= 50%", n["purified_fraction"] >= 0.5),
-        claim_row("3. median |cos(w, w0)|", "nearly 0", f"{n['median_cos_w_w0']:.3f}", "<= 0.2",
-                  n["median_cos_w_w0"] <= 0.2),
-        claim_row("3. median |cos(w', w0)|", "nearly 0", f"{n['median_cos_wadv_w0']:.3f}", "<= 0.2",
-                  n["median_cos_wadv_w0"] <= 0.2),
-        claim_row("4. mixture alignment with w* (clean -> AT)", "mixtures removed",
-                  f"{n['median_mixture_alignment_clean']:.3f} -> {n['median_mixture_alignment_adv']:.3f}"
-                  f" ({n['mixture_alignment_drop']:.1f}x)", ">= 3x drop", n["mixture_alignment_drop"] >= 3),
-    ]
-    for name, v in n["lower_bound"].items():
-        # clean-trained (and the exact best linear rule): accurate yet not robust;
-        # adversarially trained: the paper says no algorithm makes them robust, so the
-        # target is on the robust accuracy alone (their clean accuracy is reported)
-        trained_adv = name.endswith(" AT")
-        ok = v["robust_acc"] <= 0.10 and (trained_adv or v["clean_acc"] >= 0.95)
-        rows.append(claim_row(f"5. {name}: robust acc (clean acc)", "cannot be robust",
-                              f"{pct(v['robust_acc'])} ({pct(v['clean_acc'])})",
-                              "<= 10%" if trained_adv else "<= 10% (clean >= 95%)", ok))
-    for r, v in n["lowrank"].items():
-        tr = n["truncated_update"][r]["robust_acc"]
-        rows.append(claim_row(f"6. rank-{r} AT: robust acc (clean)", "low rank suffices",
-                              f"{pct(v['robust_acc'])} ({pct(v['clean_acc'])}); top-{r} SVD of "
-                              f"full update: {pct(tr)}", "(measured)", True))
-    rows.append(claim_row("6. best rank<=5 / full AT robust acc", "low rank suffices",
-                          f"{n['lowrank_best_ratio_r_le_5']:.2f}", ">= 0.90",
-                          n["lowrank_best_ratio_r_le_5"] >= 0.90))
-    return rows
+def non_default_settings(cfg: Config) -> str:
+    """The fields of ``cfg`` that differ from its preset, as 'key=value' (or '')."""
+    base = preset_config(cfg.preset)
+    return " ".join(f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)
+                    if getattr(cfg, f.name) != getattr(base, f.name))
 
 
 def summary_table(result: Result) -> str:
-    """The claims table (every measured claim next to the paper's statement)."""
+    """The claims table (each declared claim of :mod:`npfp.purification.claims` measured),
+    with a header naming the configuration and a table of which points are robust."""
     n, c = result.numbers, result.config
-    head = (f"Feature purification: d={c.d} k={c.k} m={c.m} n={c.n_train} kappa={c.kappa} "
-            f"norm={c.norm} tau={n['tau']:.4g}; eval PGD-{c.eval_steps} x{c.eval_restarts} restarts, "
-            f"{c.n_test} test points; update effective rank (90% energy) "
-            f"{n['update_effective_rank_90']}, top-5 energy {n['update_top5_energy']:.2f}; "
-            f"{result.seconds.get('total', 0):.0f}s")
-    return head + "\n" + format_table(claims(result), ["claim", "paper", "measured", "target", "status"])
+    head = (f"Feature purification [{c.preset}]: d={c.d} k={c.k} m={c.m} n={c.n_train} "
+            f"kappa {c.kappa_peak} -> {c.kappa} norm={c.norm} tau={n['tau']:.4g}; evaluation: "
+            f"worst of PGD-{c.eval_steps} x{c.eval_restarts} and the fixed dense-mixture "
+            f"attack, {c.n_test} test points; {result.seconds.get('total', 0):.0f}s")
+    extra = non_default_settings(c)
+    if extra:
+        head += f"\nsettings changed from the preset: {extra}"
+    return head + "\n" + verdict_table(evaluate(CLAIMS, result))
 
 
 def save(result: Result, outdir: str) -> list:
@@ -457,23 +529,32 @@ def save(result: Result, outdir: str) -> list:
     paths = []
     payload = {"config": dataclasses.asdict(result.config), "numbers": result.numbers,
                "curves": result.curves, "seconds": result.seconds,
-               "claims": [dict(zip(["claim", "paper", "measured", "target", "pass"], r))
-                          for r in claims(result)]}
+               "claims": [v.as_dict() for v in evaluate(CLAIMS, result)]}
     paths.append(save_json(payload, os.path.join(outdir, "purification.json")))
     paths.append(save_npz({**result.weights, **result.per_neuron},
                           os.path.join(outdir, "purification_arrays.npz")))
 
-    # robust accuracy vs radius
-    fig, ax = subplots(figsize=(6.5, 4))
-    radii = result.curves["radii"]
-    for i, (name, acc) in enumerate((k, v) for k, v in result.curves.items() if k != "radii"):
-        ls = "-" if "net" in name or "rank" in name else "--"
-        ax.plot(radii, acc, ls, marker="o", ms=3, label=name, color=f"C{i % 10}")
-    ax.axvline(result.numbers["tau"], color="k", lw=0.8, ls=":", label="tau")
-    ax.set_xlabel(f"{result.config.norm} radius")
-    ax.set_ylabel("robust accuracy (PGD / exact)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=6, ncol=2)
+    # robust accuracy vs radius: the networks (left) beside the low-complexity models
+    radii = np.asarray(result.curves["radii"])
+    names = [k for k in result.curves if k != "radii"]
+    groups = [("the network: clean vs adversarially trained",
+               [k for k in names if "net" in k or "rank" in k]),
+              ("lower bound: low-complexity models", [k for k in names
+                                                      if not ("net" in k or "rank" in k)])]
+    groups = [g for g in groups if g[1]]
+    fig, axes = subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), squeeze=False)
+    for ax, (title, keys) in zip(axes[0], groups):
+        for i, name in enumerate(keys):
+            ls = "--" if name.endswith("AT") and "net" not in name else "-"
+            ax.plot(radii, result.curves[name], ls, marker="o", ms=3, label=name,
+                    color=f"C{i % 10}")
+        ax.axvline(result.numbers["tau"], color="k", lw=0.8, ls=":")
+        ax.text(result.numbers["tau"], 0.5, " tau", fontsize=8)
+        ax.set_xlabel(f"{result.config.norm} radius")
+        ax.set_ylabel("robust accuracy (worst of all attacks)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
     paths.append(save_figure(fig, os.path.join(outdir, "robust_accuracy_vs_radius.png"), dpi=120))
 
     # per-neuron correlation histograms
@@ -520,6 +601,7 @@ def save(result: Result, outdir: str) -> list:
     axes[1].plot(ranks, [lr[r]["robust_acc"] for r in ranks], marker="o", label="rank-r AT")
     axes[1].axhline(result.numbers["robust_acc_fgm_at"], color="k", ls="--", label="full AT")
     axes[1].set_xlabel("rank r")
+    axes[1].set_xticks(ranks)
     axes[1].set_ylabel("robust accuracy at tau")
     axes[1].set_ylim(-0.02, 1.02)
     axes[1].legend(fontsize=7)

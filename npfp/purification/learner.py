@@ -13,10 +13,13 @@ sparsifying threshold (neuron i is silent while :math:`|\langle w_i, x\rangle| \
 The bias schedule (a library choice, see docs/papers/feature-purification.md)
 ---------------------------------------------------------------------------------
 A fixed absolute threshold with a small init leaves every neuron silent and the gradient
-exactly zero, so the bias must grow with the weights.  npfp ties it to the neuron's norm,
+exactly zero, so the bias must grow with the weights.  npfp ties it to the neuron's norm
+and runs it in two stages,
 
 .. math:: b_i^{(t)} = \kappa_t \, \|w_i^{(t)}\|, \qquad
-          \kappa_t = \kappa \min(1, t / T_{\mathrm{ramp}}),
+          \kappa_t = \begin{cases} \kappa_{\mathrm{peak}} \min(1, t / T_{\mathrm{ramp}})
+                     & t < T_1 \quad\text{(stage 1: specialise)}\\
+                     \kappa & t \ge T_1 \quad\text{(stage 2: the final ratio)}\end{cases}
 
 set before every SGD step (an ``on_step`` hook of :func:`npfp.training.fit`) and treated
 as a constant by the gradient.  Why this form:
@@ -24,14 +27,19 @@ as a constant by the gradient.  Why this form:
 * it is scale-free: neuron i fires iff :math:`|\cos(w_i, x)| \|x\| > \kappa`, a statement
   about the *direction* w_i has learned, which is what feature learning is about;
 * :math:`\kappa_0 = 0` makes the start exactly linear (every neuron alive), and ramping
-  :math:`\kappa` up lets neurons specialise (a neuron holding several features equally
-  can no longer fire on one of them once :math:`\kappa` exceeds its share);
-* it makes the robustness scale explicit: a perturbation of l2 norm tau moves
-  :math:`\langle w_i, x\rangle` by at most :math:`\tau\|w_i\|`, so a neuron silent at
-  :math:`\langle w_i, x\rangle = 0` can only be switched on when
-  :math:`\tau \cos(w_i, \delta) > \kappa`.  Clean training leaves neurons whose dense
-  mixtures all point along the same label direction (large common cosine); adversarial
-  training removes that common part.
+  to a high peak makes neurons specialise: a neuron holding several features equally
+  can no longer fire on one of them once :math:`\kappa_t` exceeds its share, so by the
+  end of stage 1 most neurons hold one feature (plus the dense mixture);
+* stage 2 lowers the ratio to the final :math:`\kappa`, used for adversarial training
+  and evaluation too.  The final ratio sets the robustness scale: a perturbation of l2
+  norm tau moves :math:`\langle w_i, x\rangle` by at most :math:`\tau\|w_i\|`, so a
+  silent neuron is switched on once :math:`\tau \cos(w_i, \delta) > \kappa`.  Clean
+  neurons share a component along the label direction M w* (cosine c ~ 0.5), so the
+  fixed move against the label breaks the clean network once
+  :math:`\tau \gtrsim \kappa / c` (:mod:`npfp.purification.theory`), while a purified
+  network (c ~ 1/sqrt(d)) is out of its reach.  A single ramp to a small kappa does not
+  work: the neurons then average many features (measured: adversarial training
+  collapses); a single ramp to a large kappa protects the clean network itself.
 
 Adversarial training starts from the clean-trained weights (the paper's protocol) and
 keeps the same bias rule with the final kappa.
@@ -55,24 +63,43 @@ class NormTiedBias:
     Parameters
     ----------
     kappa : float >= 0
-        Final ratio bias / ||w_i||.
+        Ratio bias / ||w_i|| reached at the end of the ramp (the peak of stage 1).
     ramp_steps : int >= 0
         :math:`\kappa_t` grows linearly from 0 to ``kappa`` over this many steps
         (0: constant ``kappa`` from the first step, used for adversarial training).
+    final_kappa : float >= 0, optional
+        The ratio of stage 2, from step ``final_step`` on (default: no stage 2).
+    final_step : int >= 0, optional
+        First step of stage 2 (required with ``final_kappa``).
 
     Works with any model holding ``params['W']`` (m, d) and ``params['b']`` (m,), and
     with models exposing ``set_bias_ratio(kappa_t)`` (the low-rank wrapper).
     """
 
-    def __init__(self, kappa: float, ramp_steps: int = 0):
+    def __init__(self, kappa: float, ramp_steps: int = 0, *, final_kappa: float | None = None,
+                 final_step: int | None = None):
         self.kappa = check_nonnegative(kappa, "kappa")
         self.ramp_steps = check_int(ramp_steps, "ramp_steps", minimum=0)
+        if (final_kappa is None) != (final_step is None):
+            raise ValueError("final_kappa and final_step go together: give both or neither, "
+                             f"got final_kappa={final_kappa!r}, final_step={final_step!r}")
+        self.final_kappa = None if final_kappa is None else check_nonnegative(final_kappa,
+                                                                              "final_kappa")
+        self.final_step = None if final_step is None else check_int(final_step, "final_step",
+                                                                     minimum=0)
 
     def ratio(self, step: int) -> float:
         """kappa_t at global step t."""
+        if self.final_kappa is not None and step >= self.final_step:
+            return self.final_kappa
         if self.ramp_steps == 0:
             return self.kappa
         return self.kappa * min(1.0, step / self.ramp_steps)
+
+    @property
+    def end_ratio(self) -> float:
+        """The ratio the schedule ends on (stage 2's if there is one)."""
+        return self.kappa if self.final_kappa is None else self.final_kappa
 
     def apply(self, model, kappa_t: float) -> None:
         """Set b_i = kappa_t ||w_i|| in place."""
@@ -86,7 +113,9 @@ class NormTiedBias:
         self.apply(model, self.ratio(step))
 
     def __repr__(self):
-        return f"NormTiedBias(kappa={self.kappa}, ramp_steps={self.ramp_steps})"
+        tail = ("" if self.final_kappa is None
+                else f", final_kappa={self.final_kappa}, final_step={self.final_step}")
+        return f"NormTiedBias(kappa={self.kappa}, ramp_steps={self.ramp_steps}{tail})"
 
 
 def make_network(d: int, m: int, *, init_scale: float = 1e-3, rng=None,
@@ -113,25 +142,35 @@ def make_attack(kind: str, tau: float, norm: str = "l2", *, steps: int = 5, rest
 
 
 def train_clean(net, X, y, *, kappa: float, epochs: int, lr: float = 0.5, batch_size: int = 200,
-                ramp_fraction: float = 0.5, rng=None, progress=None):
-    r"""Clean training: logistic loss, minibatch SGD, bias ramped to ``kappa``.
+                ramp_fraction: float = 0.5, final_kappa: float | None = None,
+                final_epochs: int = 0, rng=None, progress=None):
+    r"""Clean training: logistic loss, minibatch SGD, the two-stage norm-tied bias.
 
     Minimises :math:`\frac1n\sum_i \log(1 + e^{-y_i f(x_i)})` over W with
     :math:`b_i = \kappa_t \|w_i\|` (clean training from a small random init).
 
-    :math:`\kappa_t` rises linearly over the first ``ramp_fraction`` of the steps.
-    Returns the :class:`npfp.training.History`; ``net`` is trained in place and its
-    bias left at :math:`\kappa \|w_i\|`.
+    Stage 1 (``epochs``): :math:`\kappa_t` rises linearly to ``kappa`` over the first
+    ``ramp_fraction`` of its steps.  Stage 2 (``final_epochs``, only with
+    ``final_kappa``): :math:`\kappa_t` = ``final_kappa``.  Returns the
+    :class:`npfp.training.History`; ``net`` is trained in place and its bias left at the
+    schedule's last ratio.
     """
     epochs = check_int(epochs, "epochs", minimum=0)
+    final_epochs = check_int(final_epochs, "final_epochs", minimum=0)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     ramp_fraction = check_nonnegative(ramp_fraction, "ramp_fraction")
+    if final_epochs and final_kappa is None:
+        raise ValueError(f"final_epochs={final_epochs} needs final_kappa (stage 2's ratio)")
     n = np.shape(X)[0]
-    total = epochs * int(np.ceil(n / min(batch_size, max(n, 1))))
-    hook = NormTiedBias(kappa, int(round(ramp_fraction * total)))
-    hist = fit(net, X, y, epochs=epochs, optimizer=SGD(lr), batch_size=batch_size, rng=rng,
-               on_step=hook, progress=progress, label="clean training")
-    hook.apply(net, kappa)
+    per_epoch = int(np.ceil(n / min(batch_size, max(n, 1))))
+    stage2 = final_kappa is not None and final_epochs > 0
+    hook = NormTiedBias(kappa, int(round(ramp_fraction * epochs * per_epoch)),
+                        final_kappa=final_kappa if stage2 else None,
+                        final_step=epochs * per_epoch if stage2 else None)
+    hist = fit(net, X, y, epochs=epochs + (final_epochs if stage2 else 0), optimizer=SGD(lr),
+               batch_size=batch_size, rng=rng, on_step=hook, progress=progress,
+               label="clean training")
+    hook.apply(net, kappa if final_kappa is None else final_kappa)
     return hist
 
 
