@@ -50,19 +50,89 @@ def demo(epochs: int = 10, d: int = 64, k: int = 3, m: int = 256, n: int = 4000,
     return hist.as_dict()
 
 
+def _config_for(mod, args):
+    """The run's Config: ``--preset`` (or ``--quick``) then ``--set`` overrides."""
+    from .experiments import apply_overrides
+
+    preset = "quick" if args.quick else args.preset
+    if preset is None:
+        cfg = mod.Config()
+    elif hasattr(mod, "preset_config"):
+        cfg = mod.preset_config(preset)
+    elif preset == "quick":
+        cfg = mod.quick_config()
+    else:
+        raise ValueError(f"{args.name} has no preset {preset!r} (its presets: quick)")
+    return apply_overrides(cfg, args.set)
+
+
+def _run_folder(root: str, name: str) -> str:
+    """A new folder ``root/name/run-K`` (K one more than the last), with ``latest`` -> it.
+
+    A run never writes into an earlier run's folder, so nothing finished is overwritten.
+    """
+    base = os.path.join(root, name)
+    os.makedirs(base, exist_ok=True)
+    taken = [int(d[4:]) for d in os.listdir(base) if d.startswith("run-") and d[4:].isdigit()]
+    k = max(taken, default=0) + 1
+    while True:
+        path = os.path.join(base, f"run-{k}")
+        try:
+            os.mkdir(path)   # atomic: two runs started together get different folders
+            break
+        except FileExistsError:
+            k += 1
+    link = os.path.join(base, "latest")
+    try:
+        if os.path.islink(link):
+            os.remove(link)
+        if not os.path.exists(link):
+            os.symlink(f"run-{k}", link)
+    except OSError:   # no symlinks on this file system: the printed path is enough
+        pass
+    return path
+
+
 def _reproduce(args) -> int:
-    from .experiments import apply_overrides, load_experiment
+    """``npfp reproduce``: exit 0 when every judged claim passed, 1 when one failed,
+    2 on a usage error, 130 when interrupted (the finished stages are saved)."""
+    from .experiments import Interrupted, load_experiment, save_json
 
     mod = load_experiment(args.name)
-    cfg = mod.quick_config() if args.quick else mod.Config()
-    cfg = apply_overrides(cfg, args.set)
-    print(f"npfp reproduce {args.name}: {cfg}", flush=True)
-    result = mod.run(cfg, progress=None if not args.no_progress else False)
+    cfg = _config_for(mod, args)
+    outdir = _run_folder(args.out, args.name)
+    changed = mod.non_default_settings(cfg) if hasattr(mod, "non_default_settings") else ""
+    preset = getattr(cfg, "preset", None)
+    print(f"npfp reproduce {args.name}{f' --preset {preset}' if preset else ''} "
+          f"(seed {getattr(cfg, 'seed', '-')}"
+          f"{'; ' + changed if changed else ''}) -> {outdir}/", flush=True)
+    try:
+        result = mod.run(cfg, progress=None if not args.no_progress else False)
+    except KeyboardInterrupt as exc:
+        partial = getattr(exc, "partial", None)
+        if isinstance(exc, Interrupted) and partial is not None:
+            save_json({"partial": True, "config": cfg, **partial},
+                      os.path.join(outdir, f"{args.name}.partial.json"))
+            done = ", ".join(partial["finished"]) or "none"
+            print(f"\nnpfp: interrupted during '{partial['interrupted']}'; finished stages "
+                  f"({done}) saved to {outdir}/{args.name}.partial.json", file=sys.stderr)
+        else:
+            print("\nnpfp: interrupted; nothing was saved", file=sys.stderr)
+        return 130
     print(mod.summary_table(result), flush=True)
-    outdir = os.path.join(args.out, args.name)
     paths = mod.save(result, outdir)
     print(f"saved {len(paths)} files to {outdir}/")
-    return 0
+    failed = _failed_claims(mod, result)
+    return 1 if failed else 0
+
+
+def _failed_claims(mod, result) -> int:
+    """How many declared claims failed (0 for a module that declares none)."""
+    if not hasattr(mod, "CLAIMS"):
+        return 0
+    from .claims import evaluate
+
+    return sum(v.passed is False for v in evaluate(mod.CLAIMS, result))
 
 
 def _bench(argv) -> int:
@@ -94,7 +164,10 @@ def main(argv=None) -> int:
     p = sub.add_parser("reproduce", help="run a paper reproduction")
     p.add_argument("name", help="which reproduction (see `npfp list`)")
     p.add_argument("--quick", action="store_true", help="reduced configuration (seconds)")
-    p.add_argument("--out", default="npfp-results", help="directory for figures and JSON")
+    p.add_argument("--preset", default=None,
+                   help="a named configuration (see `npfp list`), e.g. scale, lower-bound")
+    p.add_argument("--out", default="npfp-results",
+                   help="root folder; each run writes OUT/NAME/run-K/ and OUT/NAME/latest")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config fields, e.g. --set d=128 norm=linf")
     p.add_argument("--no-progress", action="store_true", help="hide the progress line")
@@ -120,6 +193,9 @@ def main(argv=None) -> int:
     sub.add_parser("bench", help="run the benchmarks (options: npfp bench --help)")
 
     args = parser.parse_args(argv)
+    if getattr(args, "quick", False) and getattr(args, "preset", None):
+        print("npfp: error: --quick is --preset quick; give one of them", file=sys.stderr)
+        return 2
     try:
         if args.command == "demo":
             demo(epochs=args.epochs, seed=args.seed)

@@ -1,4 +1,5 @@
 """The command line and the README's two set-up commands."""
+import json
 import os
 import re
 import subprocess
@@ -118,3 +119,49 @@ def test_save_npz_refuses_object_arrays(tmp_path):
         save_npz({"ok": np.arange(3), "a": None}, str(tmp_path / "x.npz"))
     path = save_npz({"ok": np.arange(3)}, str(tmp_path / "y.npz"))
     np.testing.assert_array_equal(np.load(path, allow_pickle=False)["ok"], np.arange(3))
+
+
+# ---------------------------------------------------------------- reproduce: runs, exits
+def _fake_experiment(monkeypatch, run):
+    """Replace the purification module's run/summary_table/save by cheap stand-ins."""
+    from npfp.purification import experiment as E
+
+    monkeypatch.setattr(E, "run", run)
+    monkeypatch.setattr(E, "summary_table", lambda res: "table")
+    monkeypatch.setattr(E, "save", lambda res, out: [])
+    monkeypatch.setattr(E, "CLAIMS", [])
+    return E
+
+
+def test_reproduce_writes_each_run_to_a_new_folder(monkeypatch, tmp_path, capsys):
+    _fake_experiment(monkeypatch, lambda cfg, progress=None: object())
+    assert main(["reproduce", "purification", "--quick", "--out", str(tmp_path)]) == 0
+    assert main(["reproduce", "purification", "--quick", "--out", str(tmp_path)]) == 0
+    base = tmp_path / "purification"
+    assert sorted(p.name for p in base.iterdir()) == ["latest", "run-1", "run-2"]
+    assert os.readlink(base / "latest") == "run-2"
+    assert "run-2" in capsys.readouterr().out
+
+
+def test_reproduce_ctrl_c_saves_finished_stages_and_exits_130(monkeypatch, tmp_path, capsys):
+    from npfp.experiments import Stages
+
+    def run(cfg, progress=None):
+        st = Stages("fake", ["one", "two"], progress=False)
+        st.run("one", lambda: st.numbers.update(answer=42))
+        st.run("two", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    _fake_experiment(monkeypatch, run)
+    assert main(["reproduce", "purification", "--quick", "--out", str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted during 'two'" in err and "Traceback" not in err
+    with open(tmp_path / "purification" / "run-1" / "purification.partial.json") as fh:
+        saved = json.load(fh)
+    assert saved["partial"] is True and saved["finished"] == ["one"]
+    assert saved["numbers"] == {"answer": 42}
+
+
+def test_reproduce_preset_and_quick_are_exclusive(capsys):
+    assert main(["reproduce", "purification", "--quick", "--preset", "scale"]) == 2
+    assert main(["reproduce", "purification", "--preset", "huge"]) == 2
+    assert "preset" in capsys.readouterr().err

@@ -91,7 +91,7 @@ class Config:
     at_lr: float = 3.0
     pgd_at: bool = True
     pgd_at_epochs: int = 8
-    pgd_at_lr: float = 1.0
+    pgd_at_lr: float = 2.0
     pgd_train_steps: int = 5
     eval_steps: int = 20
     eval_restarts: int = 2
@@ -101,8 +101,8 @@ class Config:
     poly_degree: int = 3
     poly_support: int = 1000
     ranks: tuple[int, ...] = (1, 5)
-    lowrank_lr: float = 0.5
-    curve_radii: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+    lowrank_lr: float = 0.05
+    curve_radii: tuple[float, ...] = (0.0, 0.5, 0.75, 1.0, 1.5)
     preset: str = "default"
 
     def __post_init__(self):
