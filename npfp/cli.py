@@ -165,7 +165,9 @@ def main(argv=None) -> int:
     p.add_argument("name", help="which reproduction (see `npfp list`)")
     p.add_argument("--quick", action="store_true", help="reduced configuration (seconds)")
     p.add_argument("--preset", default=None,
-                   help="a named configuration (see `npfp list`), e.g. scale, lower-bound")
+                   help="a named configuration: every reproduction has 'quick'; purification "
+                        "also has 'default', 'scale' (d = 512, <= 10 min) and 'lower-bound' "
+                        "(k = 4 features per point)")
     p.add_argument("--out", default="npfp-results",
                    help="root folder; each run writes OUT/NAME/run-K/ and OUT/NAME/latest")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",

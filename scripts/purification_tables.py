@@ -28,8 +28,7 @@ SCALING = {
     64: ["d=64", "m=256", "n_train=8000"],
     128: [],
     256: ["d=256", "m=1024", "tau=0.3", "kappa=0.05"],
-    512: ["d=512", "m=2048", "n_train=24000", "kappa=0.045", "clean_epochs=24",
-          "final_epochs=10", "at_epochs=15", "tau=0.3"],
+    512: "scale",    # the scale preset itself
 }
 LEAN = ["pgd_at=false", "lower_bound=false", "ranks=", "curve_radii=0"]
 
@@ -78,7 +77,9 @@ def scaling(args):
           "(s, mu: robust/count) | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for d, sets in SCALING.items():
-        cfg = apply_overrides(dataclasses.replace(E.Config(), seed=args.seed), sets + LEAN)
+        base = E.preset_config(sets) if isinstance(sets, str) else E.Config()
+        sets = [] if isinstance(sets, str) else sets
+        cfg = apply_overrides(dataclasses.replace(base, seed=args.seed), sets + LEAN)
         res, _ = one(cfg, f"scaling-d{d}-seed{args.seed}")
         n = res.numbers
         rows = n["robust_by_vote_margin"]["rows (s, margin, count, robust)"]["clean net"]

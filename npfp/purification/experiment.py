@@ -171,7 +171,7 @@ PRESETS = {
                   at_epochs=15, tau=0.3, pgd_at=False, lower_bound=False, ranks=(),
                   curve_radii=(0.0, 0.5, 1.0, 1.5)),
     # [lib] many features per point (the lower bound's premise) and d >~ k^2
-    "lower-bound": dict(d=256, k=4.0, m=1024, n_train=16000, kappa=0.05, tau=0.35,
+    "lower-bound": dict(d=256, k=4.0, m=1024, n_train=16000, kappa=0.05, tau=0.3, at_lr=1.5,
                         pgd_at=False, ranks=(), lower_bound_n=8000,
                         curve_radii=(0.0, 0.5, 1.0, 1.5)),
     # reduced, for tests, the tutorial and --quick (seconds)
@@ -273,6 +273,7 @@ class _Run:
     yt: np.ndarray
     Zt: np.ndarray
     eval_seed: int
+    progress: bool = False   # per-epoch progress lines inside the training stages
 
     @property
     def tau(self) -> float:
@@ -317,7 +318,7 @@ def stage_clean_training(r: _Run) -> dict:
     ntk_base = net.copy()
     train_clean(net, r.X, r.y, kappa=c.kappa_peak, epochs=c.clean_epochs, lr=c.lr,
                 batch_size=c.batch_size, ramp_fraction=c.ramp_fraction, final_kappa=c.kappa,
-                final_epochs=c.final_epochs, rng=r.rng, progress=False)
+                final_epochs=c.final_epochs, rng=r.rng, progress=r.progress)
     return {"net": net, "W0": W0, "ntk_base": ntk_base}
 
 
@@ -326,13 +327,13 @@ def stage_adversarial_training(r: _Run, net) -> dict:
     c = r.cfg
     fgm_net, _ = train_adversarial(net, r.X, r.y, attack=FGM(r.tau, c.norm), kappa=c.kappa,
                                    epochs=c.at_epochs, lr=c.at_lr, batch_size=c.batch_size,
-                                   rng=r.rng, progress=False)
+                                   rng=r.rng, progress=r.progress)
     out = {"FGM-AT net": fgm_net}
     if c.pgd_at:
         out["PGD-AT net"], _ = train_adversarial(
             net, r.X, r.y, attack=make_attack("pgd", r.tau, c.norm, steps=c.pgd_train_steps),
             kappa=c.kappa, epochs=c.pgd_at_epochs, lr=c.pgd_at_lr, batch_size=c.batch_size,
-            rng=r.rng, progress=False)
+            rng=r.rng, progress=r.progress)
     return out
 
 
@@ -483,6 +484,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     nums.update({"tau": cfg.radius, "norm": cfg.norm, "kappa": cfg.kappa,
                  "preset": cfg.preset})
     r = st.run("data", stage_data, cfg)
+    r.progress = st.bar.enabled
     clean = st.run("clean training", stage_clean_training, r)
     net, W0 = clean["net"], clean["W0"]
     adv = st.run("adversarial training", stage_adversarial_training, r, net)
@@ -522,18 +524,8 @@ def summary_table(result: Result) -> str:
     return head + "\n" + verdict_table(evaluate(CLAIMS, result))
 
 
-def save(result: Result, outdir: str) -> list:
-    """Write JSON (numbers, curves, per-neuron summaries), NPZ (weights) and PNG figures."""
-
-    os.makedirs(outdir, exist_ok=True)
-    paths = []
-    payload = {"config": dataclasses.asdict(result.config), "numbers": result.numbers,
-               "curves": result.curves, "seconds": result.seconds,
-               "claims": [v.as_dict() for v in evaluate(CLAIMS, result)]}
-    paths.append(save_json(payload, os.path.join(outdir, "purification.json")))
-    paths.append(save_npz({**result.weights, **result.per_neuron},
-                          os.path.join(outdir, "purification_arrays.npz")))
-
+def _figure_robust_accuracy(result: Result, outdir: str) -> str:
+    """Robust accuracy against the radius: the network beside the low-complexity models."""
     # robust accuracy vs radius: the networks (left) beside the low-complexity models
     radii = np.asarray(result.curves["radii"])
     names = [k for k in result.curves if k != "radii"]
@@ -555,9 +547,11 @@ def save(result: Result, outdir: str) -> list:
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=7)
-    paths.append(save_figure(fig, os.path.join(outdir, "robust_accuracy_vs_radius.png"), dpi=120))
+    return save_figure(fig, os.path.join(outdir, "robust_accuracy_vs_radius.png"), dpi=120)
 
-    # per-neuron correlation histograms
+
+def _figure_neuron_correlations(result: Result, outdir: str) -> str:
+    """Per-neuron histograms: correlation with init, ||beta w'|| / ||v||, mixture alignment."""
     pn = result.per_neuron
     fig, axes = subplots(1, 3, figsize=(10, 3))
     axes[0].hist(pn["cos_w_w0"], bins=30, alpha=0.7, label="|cos(w, w0)|")
@@ -572,8 +566,11 @@ def save(result: Result, outdir: str) -> list:
     axes[2].hist(pn["mixture_alignment_adv"], bins=30, alpha=0.7, label="adversarial")
     axes[2].set_title("|cos(mixture, w*)|")
     axes[2].legend(fontsize=7)
-    paths.append(save_figure(fig, os.path.join(outdir, "neuron_correlations.png"), dpi=120))
+    return save_figure(fig, os.path.join(outdir, "neuron_correlations.png"), dpi=120)
 
+
+def _figure_dictionary_heatmaps(result: Result, outdir: str) -> str:
+    """|M^T w_i| before and after adversarial training, neurons sorted by their top atom."""
     # dictionary-coefficient heatmaps, neurons sorted by their top feature
     M, W, Wa = result.weights["M"], result.weights["W"], result.weights["W_adv"]
     C, Ca = np.abs(W @ M), np.abs(Wa @ M)
@@ -588,8 +585,12 @@ def save(result: Result, outdir: str) -> list:
         ax.set_title(title)
         ax.set_xlabel("dictionary atom")
         ax.set_ylabel("neuron")
-    paths.append(save_figure(fig, os.path.join(outdir, "dictionary_heatmaps.png"), dpi=120))
+    return save_figure(fig, os.path.join(outdir, "dictionary_heatmaps.png"), dpi=120)
 
+
+def _figure_low_rank(result: Result, outdir: str) -> str:
+    """Singular values of W' - W and robust accuracy against the rank."""
+    pn = result.per_neuron
     # singular values of the update and robust accuracy vs rank
     fig, axes = subplots(1, 2, figsize=(9, 3.2))
     sv = pn["update_singular_values"]
@@ -605,5 +606,19 @@ def save(result: Result, outdir: str) -> list:
     axes[1].set_ylabel("robust accuracy at tau")
     axes[1].set_ylim(-0.02, 1.02)
     axes[1].legend(fontsize=7)
-    paths.append(save_figure(fig, os.path.join(outdir, "low_rank.png"), dpi=120))
-    return paths
+    return save_figure(fig, os.path.join(outdir, "low_rank.png"), dpi=120)
+
+
+def save(result: Result, outdir: str) -> list:
+    """Write JSON (numbers, curves, every claim's verdict), NPZ (weights, per-neuron
+    measures) and the four PNG figures; returns the paths."""
+    os.makedirs(outdir, exist_ok=True)
+    payload = {"config": dataclasses.asdict(result.config), "numbers": result.numbers,
+               "curves": result.curves, "seconds": result.seconds,
+               "claims": [v.as_dict() for v in evaluate(CLAIMS, result)]}
+    return [save_json(payload, os.path.join(outdir, "purification.json")),
+            save_npz({**result.weights, **result.per_neuron},
+                     os.path.join(outdir, "purification_arrays.npz")),
+            *(figure(result, outdir) for figure in (
+                _figure_robust_accuracy, _figure_neuron_correlations,
+                _figure_dictionary_heatmaps, _figure_low_rank))]
