@@ -35,7 +35,7 @@ import numpy as np
 
 __all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most", "at_least",
            "between", "unavailable", "run_claims", "claims_table", "claims_markdown", "main",
-           "Target", "ge", "le", "within", "PaperClaim", "Verdict", "evaluate", "verdict_table",
+           "Target", "ge", "le", "gt", "lt", "within", "PaperClaim", "Verdict", "evaluate", "verdict_table",
            "register_paper_claims", "RESULT_COLUMN"]
 
 STATUSES = ("pass", "fail", "unavailable", "error")
@@ -113,8 +113,9 @@ class Target:
 
     Attributes
     ----------
-    op : {'>=', '<=', 'in'}
-        How the measured value is compared with ``value`` ('in': ``value <= x <= hi``).
+    op : {'>=', '<=', '>', '<', 'in'}
+        How the measured value is compared with ``value`` ('in': ``value <= x <= hi``;
+        the strict '>' and '<' for statements such as "F above binary": a gap > 0).
     value : float
     hi : float, optional
         Upper end for ``op == 'in'``.
@@ -128,8 +129,8 @@ class Target:
     pct: bool = False
 
     def __post_init__(self):
-        if self.op not in (">=", "<=", "in"):
-            raise ValueError(f"Target.op must be '>=', '<=' or 'in', got {self.op!r}")
+        if self.op not in (">=", "<=", ">", "<", "in"):
+            raise ValueError(f"Target.op must be '>=', '<=', '>', '<' or 'in', got {self.op!r}")
         if self.op == "in" and self.hi is None:
             raise ValueError("Target.op 'in' needs hi")
 
@@ -142,6 +143,10 @@ class Target:
             return x >= self.value
         if self.op == "<=":
             return x <= self.value
+        if self.op == ">":
+            return x > self.value
+        if self.op == "<":
+            return x < self.value
         return self.value <= x <= self.hi
 
     def fmt(self, x) -> str:
@@ -164,6 +169,16 @@ def ge(value: float, pct: bool = False) -> Target:
 def le(value: float, pct: bool = False) -> Target:
     """Target: measured <= value."""
     return Target("<=", float(value), pct=pct)
+
+
+def gt(value: float, pct: bool = False) -> Target:
+    """Target: measured > value (strict)."""
+    return Target(">", float(value), pct=pct)
+
+
+def lt(value: float, pct: bool = False) -> Target:
+    """Target: measured < value (strict)."""
+    return Target("<", float(value), pct=pct)
 
 
 def within(lo: float, hi: float, pct: bool = False) -> Target:
@@ -899,64 +914,13 @@ def _claim_rf_at_features(ctx):
                                 f"({r.robust_corr[m]:.3f} / {r.nonrobust_corr[m]:.3f})")
 
 
-# -- Clean generalization and robust overfitting, CGRO (B. Li & Y. Li 2023) ------------
-_CGRO = "Li & Li 2023 (CGRO)"
-
-
-def _cgro(ctx):
-    _, cfg, res = ctx.experiment("cgro")
-    return cfg, res
-
-
-@claim("cgro.robust-train", paper=_CGRO,
-       statement="adversarial training reaches low robust training error")
-def _claim_cgro_train(ctx):
-    cfg, r = _cgro(ctx)
-    return at_least(r.robust_train[-1], 0.95, "robust training accuracy at the last epoch")
-
-
-@claim("cgro.clean-test", paper=_CGRO, statement="clean generalization stays good")
-def _claim_cgro_clean(ctx):
-    cfg, r = _cgro(ctx)
-    return at_least(r.clean_test[-1], 0.90, "clean test accuracy at the last epoch")
-
-
-@claim("cgro.robust-overfitting", paper=_CGRO,
-       statement="a large robust generalization gap (robust train - robust test)")
-def _claim_cgro_gap(ctx):
-    cfg, r = _cgro(ctx)
-    return at_least(r.robust_train[-1] - r.robust_test[-1], 0.40,
-                    f"robust train {r.robust_train[-1]:.3f}, robust test {r.robust_test[-1]:.3f}")
-
-
-@claim("cgro.memorization", paper=_CGRO,
-       statement="the true feature U stalls while the noise memorization V_i keeps growing")
-def _claim_cgro_memo(ctx):
-    cfg, r = _cgro(ctx)
-    ratio = r.V_growth / r.U_growth if r.U_growth > 0 else float("inf")
-    # V_i growing from <= 0 is unbounded growth (inf): a pass, not a missing number
-    ok = not np.isnan(r.V_growth) and r.V_growth >= 5.0 * r.U_growth
-    return ClaimResult("pass" if ok else "fail", float(ratio), 5.0, ">=",
-                       f"growth after phase 1 (epoch {r.phase2_start + 1}): V_i (10th pct) x"
-                       f"{r.V_growth:.2f} vs U x{r.U_growth:.2f}")
-
-
-@claim("cgro.flatness-tracks-gap", paper=_CGRO,
-       statement="global flatness E max ||grad_x L||_1 tracks the robust generalization gap")
-def _claim_cgro_flat(ctx):
-    cfg, r = _cgro(ctx)
-    gap = np.asarray(r.robust_train) - np.asarray(r.robust_test)
-    flat = np.asarray(r.flatness)
-    ok = len(gap) >= 3 and np.std(gap) > 0 and np.std(flat) > 0
-    corr = float(np.corrcoef(flat, gap)[0, 1]) if ok else float("nan")
-    return at_least(corr, 0.5, f"correlation over {len(gap)} evaluation epochs")
-
 
 # =================================================================================
 # Declared paper claims (each paper package's ``claims.py``: one place per threshold)
 # =================================================================================
 #: experiment name -> module declaring ``CLAIMS``, ``PAPER`` and ``EXPERIMENT``
 PAPER_CLAIM_MODULES = {
+    "cgro": "npfp.cgro.claims",
     "purification": "npfp.purification.claims",
 }
 
