@@ -861,65 +861,12 @@ def _claim_exp_dim(ctx):
                     "gap at the largest d minus gap at the smallest d")
 
 
-# -- Adversarial training provably improves robustness (B. Li & Y. Li 2024) -----------
-_RF = "Li & Li 2024"
-
-
-def _robust_features(ctx):
-    _, cfg, res = ctx.experiment("robust-features")
-    return cfg, res
-
-
-@claim("robust-features.standard-clean", paper=_RF,
-       statement="standard training of the patch CNN reaches good clean accuracy")
-def _claim_rf_clean(ctx):
-    cfg, r = _robust_features(ctx)
-    return at_least(r.clean_acc["standard"], 0.95, "clean test accuracy")
-
-
-@claim("robust-features.standard-non-robust", paper=_RF,
-       statement="standard training is fooled by the model-independent attack along -v_y")
-def _claim_rf_nonrobust(ctx):
-    cfg, r = _robust_features(ctx)
-    return at_most(r.nonrobust_attack_acc["standard"], 0.10,
-                   f"accuracy under -eps sign(v_y) on every patch (PGD: {r.pgd_acc['standard']:.3f})")
-
-
-@claim("robust-features.standard-learns-non-robust", paper=_RF,
-       statement="standard training learns mainly the non-robust features")
-def _claim_rf_std_features(ctx):
-    cfg, r = _robust_features(ctx)
-    ratio = r.nonrobust_corr["standard"] / max(r.robust_corr["standard"], 1e-300)
-    return at_least(ratio, 1.0, f"non-robust / robust feature correlation "
-                                f"({r.nonrobust_corr['standard']:.3f} / {r.robust_corr['standard']:.3f})")
-
-
-@claim("robust-features.at-robust", paper=_RF,
-       statement="one-step adversarial training gives good clean and robust accuracy")
-def _claim_rf_at(ctx):
-    cfg, r = _robust_features(ctx)
-    m = "adv_one_step"
-    return at_least(min(r.pgd_acc[m], r.nonrobust_attack_acc[m]), 0.90,
-                    f"min(PGD {r.pgd_acc[m]:.3f}, -v_y attack {r.nonrobust_attack_acc[m]:.3f}); "
-                    f"clean {r.clean_acc[m]:.3f}")
-
-
-@claim("robust-features.at-learns-robust", paper=_RF,
-       statement="adversarial training learns the robust features and suppresses the non-robust ones")
-def _claim_rf_at_features(ctx):
-    cfg, r = _robust_features(ctx)
-    m = "adv_one_step"
-    ratio = r.robust_corr[m] / max(r.nonrobust_corr[m], 1e-300)
-    return at_least(ratio, 1.0, f"robust / non-robust feature correlation "
-                                f"({r.robust_corr[m]:.3f} / {r.nonrobust_corr[m]:.3f})")
-
-
-
 # =================================================================================
 # Declared paper claims (each paper package's ``claims.py``: one place per threshold)
 # =================================================================================
 #: experiment name -> module declaring ``CLAIMS``, ``PAPER`` and ``EXPERIMENT``
 PAPER_CLAIM_MODULES = {
+    "robust-features": "npfp.robust_features.claims",
     "cgro": "npfp.cgro.claims",
     "purification": "npfp.purification.claims",
 }
