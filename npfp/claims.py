@@ -36,7 +36,8 @@ import numpy as np
 __all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most", "at_least",
            "between", "unavailable", "run_claims", "claims_table", "claims_markdown", "main",
            "Target", "ge", "le", "gt", "lt", "within", "PaperClaim", "Verdict", "evaluate", "verdict_table",
-           "register_paper_claims", "RESULT_COLUMN"]
+           "register_paper_claims", "register_declared_module", "RESULT_COLUMN",
+           "PAPER_CLAIM_MODULES"]
 
 STATUSES = ("pass", "fail", "unavailable", "error")
 
@@ -872,12 +873,30 @@ PAPER_CLAIM_MODULES = {
 }
 
 
+_DECLARED_MODULES: set = set()
+
+
+def register_declared_module(mod) -> None:
+    """Register (once) the judged declarations of a paper package's claims module.
+
+    :data:`PAPER_CLAIM_MODULES` lists these modules and this module imports them; a claims
+    module also calls this at its end, so that importing it first (before
+    :mod:`npfp.claims` finished loading) still registers its claims.
+    """
+    if mod.__name__ in _DECLARED_MODULES:
+        return
+    _DECLARED_MODULES.add(mod.__name__)
+    register_paper_claims(mod.EXPERIMENT, mod.PAPER, mod.CLAIMS)
+
+
 def _register_declared():
     import importlib
 
     for module in PAPER_CLAIM_MODULES.values():
-        mod = importlib.import_module(module)
-        register_paper_claims(mod.EXPERIMENT, mod.PAPER, mod.CLAIMS)
+        mod = sys.modules.get(module)
+        if mod is not None and not hasattr(mod, "CLAIMS"):
+            continue        # being imported right now: it registers itself at its end
+        register_declared_module(importlib.import_module(module))
 
 
 _register_declared()

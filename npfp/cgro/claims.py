@@ -7,7 +7,9 @@ reason for it, and how the number is read off a :class:`npfp.cgro.experiment.Res
 """
 from __future__ import annotations
 
-from ..claims import PaperClaim, ge
+import sys
+
+from ..claims import PaperClaim, register_declared_module, ge
 from .measures import flatness_gap_correlation
 
 __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
@@ -61,3 +63,6 @@ CLAIMS = [
                show=lambda r: (f"corr(flatness, gap) = {_corr(r):.2f}; flatness "
                                f"{r.flatness[0]:.3g} -> {r.flatness[-1]:.3g}"), explained=_DOC),
 ]
+
+
+register_declared_module(sys.modules[__name__])
