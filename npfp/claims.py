@@ -696,98 +696,6 @@ def _claim_eps_zero(ctx):
 # Paper claims (call the paper packages; 'unavailable' until they exist)
 # =================================================================================
 
-# -- Feature averaging (B. Li, Pan, Lyu, J. Li 2024) --------------------------------
-_FA = "Li, Pan, Lyu, Li 2024"
-
-
-def _averaging(ctx):
-    _, cfg, res = ctx.experiment("averaging")
-    return cfg, res, res.targets
-
-
-@claim("averaging.f-fa-radius", paper=_FA,
-       statement="f_FA is broken at radius exactly sqrt(d/k) at the cluster centres")
-def _claim_fa_radius(ctx):
-    from .averaging import MultiClusterData, feature_averaging_network, orthogonal_relu_radius
-
-    rng = ctx.rng
-    worst = 0.0
-    for d, k in ((200, 10), (300, 6), (120, 4)):
-        data = MultiClusterData.create(d, k, rng=rng)
-        r = orthogonal_relu_radius(feature_averaging_network(data.mu, data.J_plus), data.mu,
-                                   data.signs)
-        worst = max(worst, float(np.max(np.abs(r / np.sqrt(d / k) - 1))))
-    return at_most(worst, 1e-6, "max relative deviation of the exact l2 radius at every centre "
-                                "from sqrt(d/k), (d, k) in {(200, 10), (300, 6), (120, 4)}")
-
-
-@claim("averaging.f-fd-optimal", paper=_FA,
-       statement="f_FD with threshold 1/4 reaches the optimal radius sqrt(d/2) at the centres")
-def _claim_fd_radius(ctx):
-    from .averaging import MultiClusterData, feature_decoupling_network, orthogonal_relu_radius
-
-    rng = ctx.rng
-    worst = 0.0
-    for d, k in ((200, 10), (300, 6)):
-        data = MultiClusterData.create(d, k, rng=rng)
-        net = feature_decoupling_network(data.mu, data.J_plus, threshold=0.25)
-        r = orthogonal_relu_radius(net, data.mu, data.signs)
-        worst = max(worst, float(np.max(np.abs(r / np.sqrt(d / 2) - 1))))
-    return at_most(worst, 1e-6, "max relative deviation of the exact l2 radius at every centre "
-                                "from sqrt(d/2)")
-
-
-@claim("averaging.binary-averages-features", paper=_FA,
-       statement="GD on the binary net learns averaged features: cos(mu_j, w_r) ~ 1/sqrt(|J+|)")
-def _claim_fa_averages(ctx):
-    cfg, res, t = _averaging(ctx)
-    return at_most(t["binary_own_max_dev"], 0.1,
-                   f"max |cos - 1/sqrt({cfg.n_plus})| over same-class entries; opposite-class "
-                   f"max |cos| {t['binary_other_max_abs']:.3f}; d={cfg.d}, k={cfg.k}")
-
-
-@claim("averaging.multiclass-decouples", paper=_FA,
-       statement="the k-class net learns each feature separately (diagonal cosine ~ 1)")
-def _claim_fa_decouples(ctx):
-    cfg, res, t = _averaging(ctx)
-    return at_least(t["multi_diag_min"], 0.9, f"min diagonal cosine; d={cfg.d}, k={cfg.k}")
-
-
-@claim("averaging.attack-at-sqrt-d-over-k", paper=_FA,
-       statement="the averaged-feature attack breaks the binary net at ~sqrt(d/k)")
-def _claim_fa_attack(ctx):
-    cfg, res, t = _averaging(ctx)
-    return between(t["binary_avg_cross50_over_rk"], 0.8, 1.2,
-                   f"radius where accuracy under -eps y (S+ - S-)/||S+ - S-|| crosses 50%, in "
-                   f"units of sqrt(d/k) = {res.sqrt_d_over_k:.2f}")
-
-
-@claim("averaging.binary-non-robust", paper=_FA,
-       statement="the binary net has ~0 robust accuracy at 1.3 sqrt(d/k)")
-def _claim_fa_nonrobust(ctx):
-    cfg, res, t = _averaging(ctx)
-    return at_most(t["binary_worst_at_1.3rk"], 0.10,
-                   "robust accuracy, worst of PGD / averaged-feature / decoupled-feature attacks")
-
-
-@claim("averaging.derived-robust", paper=_FA,
-       statement="the k-class-derived binary classifier is robust up to ~0.8 sqrt(d/2)")
-def _claim_fa_derived(ctx):
-    cfg, res, t = _averaging(ctx)
-    return at_least(t["derived_worst_min_upto_0.8ro"], 0.90,
-                    "min robust accuracy (worst of 3 attacks) over radii <= 0.8 sqrt(d/2) = "
-                    f"{0.8 * res.sqrt_d_over_2:.1f}")
-
-
-@claim("averaging.derived-more-robust", paper=_FA,
-       statement="fine-grained supervision gives a larger robust radius than sqrt(d/k)")
-def _claim_fa_ratio(ctx):
-    cfg, res, t = _averaging(ctx)
-    ratio = t["derived_worst_cross50_over_ro"] * res.sqrt_d_over_2 / res.sqrt_d_over_k
-    return at_least(ratio, 1.2, "radius where the derived classifier's worst-case accuracy "
-                                "crosses 50%, in units of sqrt(d/k)")
-
-
 # -- Expressive power of robust generalization (Li, Jin, Zhong, Hopcroft, Wang 2022) ----
 _EXP = "Li, Jin, Zhong, Hopcroft, Wang 2022"
 
@@ -867,6 +775,7 @@ def _claim_exp_dim(ctx):
 # =================================================================================
 #: experiment name -> module declaring ``CLAIMS``, ``PAPER`` and ``EXPERIMENT``
 PAPER_CLAIM_MODULES = {
+    "averaging": "npfp.averaging.claims",
     "robust-features": "npfp.robust_features.claims",
     "cgro": "npfp.cgro.claims",
     "purification": "npfp.purification.claims",
