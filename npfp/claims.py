@@ -776,6 +776,7 @@ def _claim_exp_dim(ctx):
 #: experiment name -> module declaring ``CLAIMS``, ``PAPER`` and ``EXPERIMENT``
 PAPER_CLAIM_MODULES = {
     "averaging": "npfp.averaging.claims",
+    "averaging-digits": "npfp.averaging.digits_claims",
     "robust-features": "npfp.robust_features.claims",
     "cgro": "npfp.cgro.claims",
     "purification": "npfp.purification.claims",
