@@ -696,80 +696,6 @@ def _claim_eps_zero(ctx):
 # Paper claims (call the paper packages; 'unavailable' until they exist)
 # =================================================================================
 
-# -- Expressive power of robust generalization (Li, Jin, Zhong, Hopcroft, Wang 2022) ----
-_EXP = "Li, Jin, Zhong, Hopcroft, Wang 2022"
-
-
-def _f_star_case(ctx):
-    from .expressivity import DistanceRatioClassifier, HardInstance
-
-    rng = ctx.rng
-    inst = HardInstance.create(3, 0.1, rng=rng)
-    X, y = inst.support()
-    return DistanceRatioClassifier(X, y), X, y, rng
-
-
-@claim("expressivity.f-star-lipschitz", paper=_EXP,
-       statement="f*(x) = (d(x,B) - d(x,A))/(d(x,A) + d(x,B)) is 1/eps-Lipschitz")
-def _claim_fstar_lipschitz(ctx):
-    clf, X, y, rng = _f_star_case(ctx)
-    n = _n(ctx, 2000, 20000)
-    P = X[rng.integers(0, len(X), n)] + rng.normal(scale=0.2, size=(n, X.shape[1]))
-    Q = P + rng.normal(scale=0.02, size=P.shape)         # nearby pairs probe the gradient
-    ratio = np.abs(clf.decision_function(P) - clf.decision_function(Q)) / \
-        np.linalg.norm(P - Q, axis=1)
-    return at_most(float(np.max(ratio)) * clf.eps, 1.0,
-                   f"max |f*(x) - f*(x')| / ||x - x'|| times eps over {n} random pairs "
-                   f"(hard instance d=3, eps={clf.eps:.3g})")
-
-
-@claim("expressivity.f-star-robust", paper=_EXP,
-       statement="f* is robust at every radius below eps on 2 eps-separated data")
-def _claim_fstar_robust(ctx):
-    from .attacks import PGD
-
-    clf, X, y, rng = _f_star_case(ctx)
-    eps = 0.99 * clf.eps
-    res = PGD(eps, "l2", steps=_n(ctx, 20, 100), restarts=_n(ctx, 1, 5))(clf, X, y, rng=rng)
-    pgd_acc = float(np.mean(clf.predict(res.x_adv) == y))
-    cert = float(np.min(clf.certified_radius(X, y)) / clf.eps)
-    # the certified radius of a data point is exactly eps for the closest pair: allow rounding
-    return at_least(min(pgd_acc, cert), 1.0 - 1e-9,
-                    f"min(PGD robust accuracy at 0.99 eps = {pgd_acc:.3f}, min certified radius / "
-                    f"eps = {cert:.3f}) on the {len(X)} support points")
-
-
-def _expressivity(ctx):
-    _, cfg, res = ctx.experiment("expressivity")
-    return cfg, res, res.targets
-
-
-@claim("expressivity.robust-training-easy", paper=_EXP,
-       statement="a network of modest width fits the training set robustly (robust train >= 99%)")
-def _claim_exp_fit(ctx):
-    cfg, res, t = _expressivity(ctx)
-    w = t["width_first_fit"]
-    return at_most(float("inf") if w is None else w, 512,
-                   f"first width with robust training accuracy >= 99% (d={cfg.d}, N={cfg.n_train})")
-
-
-@claim("expressivity.robust-gap", paper=_EXP,
-       statement="robust test error stays high at every width once training is robust")
-def _claim_exp_gap(ctx):
-    cfg, res, t = _expressivity(ctx)
-    g = t["gap_min_after_fit"]
-    return at_least(float("nan") if g is None else g, 0.30,
-                    "min over widths >= the fitting one of robust train - robust test accuracy")
-
-
-@claim("expressivity.gap-grows-with-d", paper=_EXP,
-       statement="the robust generalization gap grows with the dimension d")
-def _claim_exp_dim(ctx):
-    cfg, res, t = _expressivity(ctx)
-    return at_least(t["gap_increase_over_d"], 0.30,
-                    "gap at the largest d minus gap at the smallest d")
-
-
 # =================================================================================
 # Declared paper claims (each paper package's ``claims.py``: one place per threshold)
 # =================================================================================
@@ -777,6 +703,7 @@ def _claim_exp_dim(ctx):
 PAPER_CLAIM_MODULES = {
     "averaging": "npfp.averaging.claims",
     "averaging-digits": "npfp.averaging.digits_claims",
+    "expressivity": "npfp.expressivity.claims",
     "robust-features": "npfp.robust_features.claims",
     "cgro": "npfp.cgro.claims",
     "purification": "npfp.purification.claims",
