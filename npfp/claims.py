@@ -693,11 +693,8 @@ def _claim_eps_zero(ctx):
 
 
 # =================================================================================
-# Paper claims (call the paper packages; 'unavailable' until they exist)
-# =================================================================================
-
-# =================================================================================
-# Declared paper claims (each paper package's ``claims.py``: one place per threshold)
+# Paper claims: declared once in each paper package's ``claims.py`` (its ``CLAIMS``,
+# and ``@claim`` property functions that need no reproduction); registered here
 # =================================================================================
 #: experiment name -> module declaring ``CLAIMS``, ``PAPER`` and ``EXPERIMENT``
 PAPER_CLAIM_MODULES = {
