@@ -304,7 +304,12 @@ def register_paper_claims(experiment: str, paper: str, claims) -> None:
     Each claim runs (once per :func:`run_claims` call) the reproduction ``experiment`` in
     the context's quick or full configuration and reports its declared target.
     """
+    parent = ""
     for c in claims:
+        # an indented row ('  same, PGD alone') continues the row above it in the table;
+        # the registry's one-line statement names both
+        row = f"{parent}: {c.row.strip()}" if c.row.startswith(" ") and parent else c.row
+        parent = parent if c.row.startswith(" ") else c.row
         if c.target is None:
             continue
 
@@ -320,7 +325,8 @@ def register_paper_claims(experiment: str, paper: str, claims) -> None:
 
         if c.id in REGISTRY:
             raise ValueError(f"claim id {c.id!r} is already registered")
-        REGISTRY[c.id] = Claim(c.id, paper, f"{c.row} (paper: {c.paper})", measure)
+        statement = f"{row} (paper: {c.paper})" if c.paper else row
+        REGISTRY[c.id] = Claim(c.id, paper, statement, measure)
 
 
 @dataclass
