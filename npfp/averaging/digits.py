@@ -191,6 +191,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     D = st.run("data", stage_data, c)
     m = st.run("training", stage_training, D, c, progress)
     cl = st.run("clean accuracy", stage_clean, D, m)
+    st.numbers["clean"] = cl["clean"]    # reported by Interrupted on Ctrl-C
     eps, curves = st.run("attacks", stage_attacks, D, m, cl["u"], c)
     cos = st.run("cosines", stage_cosines, m, cl["means"])
     targets = st.run("targets", stage_targets, cl["clean"], curves, cos, D["s"])

@@ -280,6 +280,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     r = st.run("data", stage_data, c)
     m = st.run("training", stage_training, r, progress)
     clean = st.run("clean accuracy", stage_clean, r, m)
+    st.numbers["clean"] = clean          # reported by Interrupted on Ctrl-C
     cos = st.run("cosines", stage_cosines, r, m)
     att = st.run("attacks", stage_attacks, r, m)
     ref_center = st.run("reference networks", stage_reference, r, m, att)

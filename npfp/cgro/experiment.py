@@ -239,6 +239,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     st = Stages("cgro", STAGES, progress)
     r = st.run("data", stage_data, c)
     rec = st.run("adversarial training", stage_adversarial_training, r, progress)
+    st.numbers.update({k: rec[k][-1] for k in ("robust_train", "robust_test", "clean_test")})
     t1, gu, gv = st.run("phases", stage_phases, r, rec)
     full_train, full_test = st.run("full-space attack", stage_full_space, r)
     seconds = st.close()["total"]

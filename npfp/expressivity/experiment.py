@@ -334,6 +334,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     st = Stages("expressivity", STAGES, progress)
     tick = _Ticker(c, progress)
     width_sweep, references = st.run("width sweep", stage_width_sweep, c, rng, tick)
+    st.numbers["width_sweep"] = width_sweep      # reported by Interrupted on Ctrl-C
     dim_sweep = st.run("dimension sweep", stage_dimension_sweep, c, rng, tick)
     support = st.run("whole support", stage_whole_support, c, rng, tick)
     manifold = st.run("manifold", stage_manifold, c, rng, tick)

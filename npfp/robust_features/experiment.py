@@ -210,6 +210,7 @@ def run(config: Config = Config(), progress=None) -> Result:
     data, (Xtr, ytr), test, rng = st.run("data", stage_data, c)
     trained = st.run("training", train_all, data, Xtr, ytr, c, rng=rng)
     out = st.run("evaluation", stage_evaluation, data, test, trained, c, progress)
+    st.numbers.update(clean_acc=out["clean"], pgd_acc=out["pgd"])
     return Result(config=c, scale=data.scale_report(c.eps, c.q), robust_curves=out["rc"],
                   nonrobust_curves=out["nc"], phase_starts=out["ph"], clean_acc=out["clean"],
                   nonrobust_attack_acc=out["nra"], pgd_acc=out["pgd"], robust_corr=out["rcorr"],
