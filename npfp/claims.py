@@ -35,8 +35,9 @@ import numpy as np
 
 __all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most", "at_least",
            "between", "unavailable", "run_claims", "claims_table", "claims_markdown", "main",
-           "Target", "ge", "le", "within", "PaperClaim", "Verdict", "evaluate", "verdict_table",
-           "register_paper_claims", "RESULT_COLUMN"]
+           "Target", "ge", "le", "gt", "lt", "within", "PaperClaim", "Verdict", "evaluate", "verdict_table",
+           "register_paper_claims", "register_declared_module", "RESULT_COLUMN",
+           "PAPER_CLAIM_MODULES"]
 
 STATUSES = ("pass", "fail", "unavailable", "error")
 
@@ -113,8 +114,9 @@ class Target:
 
     Attributes
     ----------
-    op : {'>=', '<=', 'in'}
-        How the measured value is compared with ``value`` ('in': ``value <= x <= hi``).
+    op : {'>=', '<=', '>', '<', 'in'}
+        How the measured value is compared with ``value`` ('in': ``value <= x <= hi``;
+        the strict '>' and '<' for statements such as "F above binary": a gap > 0).
     value : float
     hi : float, optional
         Upper end for ``op == 'in'``.
@@ -128,8 +130,8 @@ class Target:
     pct: bool = False
 
     def __post_init__(self):
-        if self.op not in (">=", "<=", "in"):
-            raise ValueError(f"Target.op must be '>=', '<=' or 'in', got {self.op!r}")
+        if self.op not in (">=", "<=", ">", "<", "in"):
+            raise ValueError(f"Target.op must be '>=', '<=', '>', '<' or 'in', got {self.op!r}")
         if self.op == "in" and self.hi is None:
             raise ValueError("Target.op 'in' needs hi")
 
@@ -142,6 +144,10 @@ class Target:
             return x >= self.value
         if self.op == "<=":
             return x <= self.value
+        if self.op == ">":
+            return x > self.value
+        if self.op == "<":
+            return x < self.value
         return self.value <= x <= self.hi
 
     def fmt(self, x) -> str:
@@ -164,6 +170,16 @@ def ge(value: float, pct: bool = False) -> Target:
 def le(value: float, pct: bool = False) -> Target:
     """Target: measured <= value."""
     return Target("<=", float(value), pct=pct)
+
+
+def gt(value: float, pct: bool = False) -> Target:
+    """Target: measured > value (strict)."""
+    return Target(">", float(value), pct=pct)
+
+
+def lt(value: float, pct: bool = False) -> Target:
+    """Target: measured < value (strict)."""
+    return Target("<", float(value), pct=pct)
 
 
 def within(lo: float, hi: float, pct: bool = False) -> Target:
@@ -288,7 +304,12 @@ def register_paper_claims(experiment: str, paper: str, claims) -> None:
     Each claim runs (once per :func:`run_claims` call) the reproduction ``experiment`` in
     the context's quick or full configuration and reports its declared target.
     """
+    parent = ""
     for c in claims:
+        # an indented row ('  same, PGD alone') continues the row above it in the table;
+        # the registry's one-line statement names both
+        row = f"{parent}: {c.row.strip()}" if c.row.startswith(" ") and parent else c.row
+        parent = parent if c.row.startswith(" ") else c.row
         if c.target is None:
             continue
 
@@ -304,7 +325,8 @@ def register_paper_claims(experiment: str, paper: str, claims) -> None:
 
         if c.id in REGISTRY:
             raise ValueError(f"claim id {c.id!r} is already registered")
-        REGISTRY[c.id] = Claim(c.id, paper, f"{c.row} (paper: {c.paper})", measure)
+        statement = f"{row} (paper: {c.paper})" if c.paper else row
+        REGISTRY[c.id] = Claim(c.id, paper, statement, measure)
 
 
 @dataclass
@@ -677,296 +699,44 @@ def _claim_eps_zero(ctx):
 
 
 # =================================================================================
-# Paper claims (call the paper packages; 'unavailable' until they exist)
-# =================================================================================
-
-# -- Feature averaging (B. Li, Pan, Lyu, J. Li 2024) --------------------------------
-_FA = "Li, Pan, Lyu, Li 2024"
-
-
-def _averaging(ctx):
-    _, cfg, res = ctx.experiment("averaging")
-    return cfg, res, res.targets
-
-
-@claim("averaging.f-fa-radius", paper=_FA,
-       statement="f_FA is broken at radius exactly sqrt(d/k) at the cluster centres")
-def _claim_fa_radius(ctx):
-    from .averaging import MultiClusterData, feature_averaging_network, orthogonal_relu_radius
-
-    rng = ctx.rng
-    worst = 0.0
-    for d, k in ((200, 10), (300, 6), (120, 4)):
-        data = MultiClusterData.create(d, k, rng=rng)
-        r = orthogonal_relu_radius(feature_averaging_network(data.mu, data.J_plus), data.mu,
-                                   data.signs)
-        worst = max(worst, float(np.max(np.abs(r / np.sqrt(d / k) - 1))))
-    return at_most(worst, 1e-6, "max relative deviation of the exact l2 radius at every centre "
-                                "from sqrt(d/k), (d, k) in {(200, 10), (300, 6), (120, 4)}")
-
-
-@claim("averaging.f-fd-optimal", paper=_FA,
-       statement="f_FD with threshold 1/4 reaches the optimal radius sqrt(d/2) at the centres")
-def _claim_fd_radius(ctx):
-    from .averaging import MultiClusterData, feature_decoupling_network, orthogonal_relu_radius
-
-    rng = ctx.rng
-    worst = 0.0
-    for d, k in ((200, 10), (300, 6)):
-        data = MultiClusterData.create(d, k, rng=rng)
-        net = feature_decoupling_network(data.mu, data.J_plus, threshold=0.25)
-        r = orthogonal_relu_radius(net, data.mu, data.signs)
-        worst = max(worst, float(np.max(np.abs(r / np.sqrt(d / 2) - 1))))
-    return at_most(worst, 1e-6, "max relative deviation of the exact l2 radius at every centre "
-                                "from sqrt(d/2)")
-
-
-@claim("averaging.binary-averages-features", paper=_FA,
-       statement="GD on the binary net learns averaged features: cos(mu_j, w_r) ~ 1/sqrt(|J+|)")
-def _claim_fa_averages(ctx):
-    cfg, res, t = _averaging(ctx)
-    return at_most(t["binary_own_max_dev"], 0.1,
-                   f"max |cos - 1/sqrt({cfg.n_plus})| over same-class entries; opposite-class "
-                   f"max |cos| {t['binary_other_max_abs']:.3f}; d={cfg.d}, k={cfg.k}")
-
-
-@claim("averaging.multiclass-decouples", paper=_FA,
-       statement="the k-class net learns each feature separately (diagonal cosine ~ 1)")
-def _claim_fa_decouples(ctx):
-    cfg, res, t = _averaging(ctx)
-    return at_least(t["multi_diag_min"], 0.9, f"min diagonal cosine; d={cfg.d}, k={cfg.k}")
-
-
-@claim("averaging.attack-at-sqrt-d-over-k", paper=_FA,
-       statement="the averaged-feature attack breaks the binary net at ~sqrt(d/k)")
-def _claim_fa_attack(ctx):
-    cfg, res, t = _averaging(ctx)
-    return between(t["binary_avg_cross50_over_rk"], 0.8, 1.2,
-                   f"radius where accuracy under -eps y (S+ - S-)/||S+ - S-|| crosses 50%, in "
-                   f"units of sqrt(d/k) = {res.sqrt_d_over_k:.2f}")
-
-
-@claim("averaging.binary-non-robust", paper=_FA,
-       statement="the binary net has ~0 robust accuracy at 1.3 sqrt(d/k)")
-def _claim_fa_nonrobust(ctx):
-    cfg, res, t = _averaging(ctx)
-    return at_most(t["binary_worst_at_1.3rk"], 0.10,
-                   "robust accuracy, worst of PGD / averaged-feature / decoupled-feature attacks")
-
-
-@claim("averaging.derived-robust", paper=_FA,
-       statement="the k-class-derived binary classifier is robust up to ~0.8 sqrt(d/2)")
-def _claim_fa_derived(ctx):
-    cfg, res, t = _averaging(ctx)
-    return at_least(t["derived_worst_min_upto_0.8ro"], 0.90,
-                    "min robust accuracy (worst of 3 attacks) over radii <= 0.8 sqrt(d/2) = "
-                    f"{0.8 * res.sqrt_d_over_2:.1f}")
-
-
-@claim("averaging.derived-more-robust", paper=_FA,
-       statement="fine-grained supervision gives a larger robust radius than sqrt(d/k)")
-def _claim_fa_ratio(ctx):
-    cfg, res, t = _averaging(ctx)
-    ratio = t["derived_worst_cross50_over_ro"] * res.sqrt_d_over_2 / res.sqrt_d_over_k
-    return at_least(ratio, 1.2, "radius where the derived classifier's worst-case accuracy "
-                                "crosses 50%, in units of sqrt(d/k)")
-
-
-# -- Expressive power of robust generalization (Li, Jin, Zhong, Hopcroft, Wang 2022) ----
-_EXP = "Li, Jin, Zhong, Hopcroft, Wang 2022"
-
-
-def _f_star_case(ctx):
-    from .expressivity import DistanceRatioClassifier, HardInstance
-
-    rng = ctx.rng
-    inst = HardInstance.create(3, 0.1, rng=rng)
-    X, y = inst.support()
-    return DistanceRatioClassifier(X, y), X, y, rng
-
-
-@claim("expressivity.f-star-lipschitz", paper=_EXP,
-       statement="f*(x) = (d(x,B) - d(x,A))/(d(x,A) + d(x,B)) is 1/eps-Lipschitz")
-def _claim_fstar_lipschitz(ctx):
-    clf, X, y, rng = _f_star_case(ctx)
-    n = _n(ctx, 2000, 20000)
-    P = X[rng.integers(0, len(X), n)] + rng.normal(scale=0.2, size=(n, X.shape[1]))
-    Q = P + rng.normal(scale=0.02, size=P.shape)         # nearby pairs probe the gradient
-    ratio = np.abs(clf.decision_function(P) - clf.decision_function(Q)) / \
-        np.linalg.norm(P - Q, axis=1)
-    return at_most(float(np.max(ratio)) * clf.eps, 1.0,
-                   f"max |f*(x) - f*(x')| / ||x - x'|| times eps over {n} random pairs "
-                   f"(hard instance d=3, eps={clf.eps:.3g})")
-
-
-@claim("expressivity.f-star-robust", paper=_EXP,
-       statement="f* is robust at every radius below eps on 2 eps-separated data")
-def _claim_fstar_robust(ctx):
-    from .attacks import PGD
-
-    clf, X, y, rng = _f_star_case(ctx)
-    eps = 0.99 * clf.eps
-    res = PGD(eps, "l2", steps=_n(ctx, 20, 100), restarts=_n(ctx, 1, 5))(clf, X, y, rng=rng)
-    pgd_acc = float(np.mean(clf.predict(res.x_adv) == y))
-    cert = float(np.min(clf.certified_radius(X, y)) / clf.eps)
-    # the certified radius of a data point is exactly eps for the closest pair: allow rounding
-    return at_least(min(pgd_acc, cert), 1.0 - 1e-9,
-                    f"min(PGD robust accuracy at 0.99 eps = {pgd_acc:.3f}, min certified radius / "
-                    f"eps = {cert:.3f}) on the {len(X)} support points")
-
-
-def _expressivity(ctx):
-    _, cfg, res = ctx.experiment("expressivity")
-    return cfg, res, res.targets
-
-
-@claim("expressivity.robust-training-easy", paper=_EXP,
-       statement="a network of modest width fits the training set robustly (robust train >= 99%)")
-def _claim_exp_fit(ctx):
-    cfg, res, t = _expressivity(ctx)
-    w = t["width_first_fit"]
-    return at_most(float("inf") if w is None else w, 512,
-                   f"first width with robust training accuracy >= 99% (d={cfg.d}, N={cfg.n_train})")
-
-
-@claim("expressivity.robust-gap", paper=_EXP,
-       statement="robust test error stays high at every width once training is robust")
-def _claim_exp_gap(ctx):
-    cfg, res, t = _expressivity(ctx)
-    g = t["gap_min_after_fit"]
-    return at_least(float("nan") if g is None else g, 0.30,
-                    "min over widths >= the fitting one of robust train - robust test accuracy")
-
-
-@claim("expressivity.gap-grows-with-d", paper=_EXP,
-       statement="the robust generalization gap grows with the dimension d")
-def _claim_exp_dim(ctx):
-    cfg, res, t = _expressivity(ctx)
-    return at_least(t["gap_increase_over_d"], 0.30,
-                    "gap at the largest d minus gap at the smallest d")
-
-
-# -- Adversarial training provably improves robustness (B. Li & Y. Li 2024) -----------
-_RF = "Li & Li 2024"
-
-
-def _robust_features(ctx):
-    _, cfg, res = ctx.experiment("robust-features")
-    return cfg, res
-
-
-@claim("robust-features.standard-clean", paper=_RF,
-       statement="standard training of the patch CNN reaches good clean accuracy")
-def _claim_rf_clean(ctx):
-    cfg, r = _robust_features(ctx)
-    return at_least(r.clean_acc["standard"], 0.95, "clean test accuracy")
-
-
-@claim("robust-features.standard-non-robust", paper=_RF,
-       statement="standard training is fooled by the model-independent attack along -v_y")
-def _claim_rf_nonrobust(ctx):
-    cfg, r = _robust_features(ctx)
-    return at_most(r.nonrobust_attack_acc["standard"], 0.10,
-                   f"accuracy under -eps sign(v_y) on every patch (PGD: {r.pgd_acc['standard']:.3f})")
-
-
-@claim("robust-features.standard-learns-non-robust", paper=_RF,
-       statement="standard training learns mainly the non-robust features")
-def _claim_rf_std_features(ctx):
-    cfg, r = _robust_features(ctx)
-    ratio = r.nonrobust_corr["standard"] / max(r.robust_corr["standard"], 1e-300)
-    return at_least(ratio, 1.0, f"non-robust / robust feature correlation "
-                                f"({r.nonrobust_corr['standard']:.3f} / {r.robust_corr['standard']:.3f})")
-
-
-@claim("robust-features.at-robust", paper=_RF,
-       statement="one-step adversarial training gives good clean and robust accuracy")
-def _claim_rf_at(ctx):
-    cfg, r = _robust_features(ctx)
-    m = "adv_one_step"
-    return at_least(min(r.pgd_acc[m], r.nonrobust_attack_acc[m]), 0.90,
-                    f"min(PGD {r.pgd_acc[m]:.3f}, -v_y attack {r.nonrobust_attack_acc[m]:.3f}); "
-                    f"clean {r.clean_acc[m]:.3f}")
-
-
-@claim("robust-features.at-learns-robust", paper=_RF,
-       statement="adversarial training learns the robust features and suppresses the non-robust ones")
-def _claim_rf_at_features(ctx):
-    cfg, r = _robust_features(ctx)
-    m = "adv_one_step"
-    ratio = r.robust_corr[m] / max(r.nonrobust_corr[m], 1e-300)
-    return at_least(ratio, 1.0, f"robust / non-robust feature correlation "
-                                f"({r.robust_corr[m]:.3f} / {r.nonrobust_corr[m]:.3f})")
-
-
-# -- Clean generalization and robust overfitting, CGRO (B. Li & Y. Li 2023) ------------
-_CGRO = "Li & Li 2023 (CGRO)"
-
-
-def _cgro(ctx):
-    _, cfg, res = ctx.experiment("cgro")
-    return cfg, res
-
-
-@claim("cgro.robust-train", paper=_CGRO,
-       statement="adversarial training reaches low robust training error")
-def _claim_cgro_train(ctx):
-    cfg, r = _cgro(ctx)
-    return at_least(r.robust_train[-1], 0.95, "robust training accuracy at the last epoch")
-
-
-@claim("cgro.clean-test", paper=_CGRO, statement="clean generalization stays good")
-def _claim_cgro_clean(ctx):
-    cfg, r = _cgro(ctx)
-    return at_least(r.clean_test[-1], 0.90, "clean test accuracy at the last epoch")
-
-
-@claim("cgro.robust-overfitting", paper=_CGRO,
-       statement="a large robust generalization gap (robust train - robust test)")
-def _claim_cgro_gap(ctx):
-    cfg, r = _cgro(ctx)
-    return at_least(r.robust_train[-1] - r.robust_test[-1], 0.40,
-                    f"robust train {r.robust_train[-1]:.3f}, robust test {r.robust_test[-1]:.3f}")
-
-
-@claim("cgro.memorization", paper=_CGRO,
-       statement="the true feature U stalls while the noise memorization V_i keeps growing")
-def _claim_cgro_memo(ctx):
-    cfg, r = _cgro(ctx)
-    ratio = r.V_growth / r.U_growth if r.U_growth > 0 else float("inf")
-    # V_i growing from <= 0 is unbounded growth (inf): a pass, not a missing number
-    ok = not np.isnan(r.V_growth) and r.V_growth >= 5.0 * r.U_growth
-    return ClaimResult("pass" if ok else "fail", float(ratio), 5.0, ">=",
-                       f"growth after phase 1 (epoch {r.phase2_start + 1}): V_i (10th pct) x"
-                       f"{r.V_growth:.2f} vs U x{r.U_growth:.2f}")
-
-
-@claim("cgro.flatness-tracks-gap", paper=_CGRO,
-       statement="global flatness E max ||grad_x L||_1 tracks the robust generalization gap")
-def _claim_cgro_flat(ctx):
-    cfg, r = _cgro(ctx)
-    gap = np.asarray(r.robust_train) - np.asarray(r.robust_test)
-    flat = np.asarray(r.flatness)
-    ok = len(gap) >= 3 and np.std(gap) > 0 and np.std(flat) > 0
-    corr = float(np.corrcoef(flat, gap)[0, 1]) if ok else float("nan")
-    return at_least(corr, 0.5, f"correlation over {len(gap)} evaluation epochs")
-
-
-# =================================================================================
-# Declared paper claims (each paper package's ``claims.py``: one place per threshold)
+# Paper claims: declared once in each paper package's ``claims.py`` (its ``CLAIMS``,
+# and ``@claim`` property functions that need no reproduction); registered here
 # =================================================================================
 #: experiment name -> module declaring ``CLAIMS``, ``PAPER`` and ``EXPERIMENT``
 PAPER_CLAIM_MODULES = {
+    "averaging": "npfp.averaging.claims",
+    "averaging-digits": "npfp.averaging.digits_claims",
+    "expressivity": "npfp.expressivity.claims",
+    "robust-features": "npfp.robust_features.claims",
+    "cgro": "npfp.cgro.claims",
     "purification": "npfp.purification.claims",
 }
+
+
+_DECLARED_MODULES: set = set()
+
+
+def register_declared_module(mod) -> None:
+    """Register (once) the judged declarations of a paper package's claims module.
+
+    :data:`PAPER_CLAIM_MODULES` lists these modules and this module imports them; a claims
+    module also calls this at its end, so that importing it first (before
+    :mod:`npfp.claims` finished loading) still registers its claims.
+    """
+    if mod.__name__ in _DECLARED_MODULES:
+        return
+    _DECLARED_MODULES.add(mod.__name__)
+    register_paper_claims(mod.EXPERIMENT, mod.PAPER, mod.CLAIMS)
 
 
 def _register_declared():
     import importlib
 
     for module in PAPER_CLAIM_MODULES.values():
-        mod = importlib.import_module(module)
-        register_paper_claims(mod.EXPERIMENT, mod.PAPER, mod.CLAIMS)
+        mod = sys.modules.get(module)
+        if mod is not None and not hasattr(mod, "CLAIMS"):
+            continue        # being imported right now: it registers itself at its end
+        register_declared_module(importlib.import_module(module))
 
 
 _register_declared()

@@ -29,19 +29,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..attacks import PGD, FixedDirection
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..claims import evaluate, verdict_table
+from ..experiments import Stages, format_table, save_figure, save_json, save_npz, subplots
 from ..datasets import load_digits
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
+from .digits_claims import CLAIMS
 from .measures import cosine_matrix, group_equivalent_weights
 
-__all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result"]
+__all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result", "CLAIMS", "STAGES"]
 
 
 @dataclass(frozen=True)
@@ -82,112 +83,142 @@ class Result:
     timings: dict = field(default_factory=dict)
 
 
-def run(config: Config = Config(), progress=None) -> Result:
-    """Run the digits parity experiment (see the module docstring)."""
-    t0 = time.perf_counter()
-    c = config
+def stage_data(c: Config) -> dict:
+    """The 8x8 digits, centred on the training mean; label +1 for odd digits (J_+)."""
     X, digit = load_digits()
     rng = np.random.default_rng(c.seed)
     perm = rng.permutation(X.shape[0])
     tr, te = perm[:c.n_train], perm[c.n_train:]
-    mean = X[tr].mean(axis=0)
-    Xc = X - mean
+    Xc = X - X[tr].mean(axis=0)
     s = np.where(np.arange(10) % 2 == 1, 1.0, -1.0)       # odd digits = J_+
     y = s[digit]
-    Xtr, Xte, ytr, yte = Xc[tr], Xc[te], y[tr], y[te]
-    timings = {}
+    return {"Xtr": Xc[tr], "Xte": Xc[te], "ytr": y[tr], "yte": y[te], "dtr": digit[tr],
+            "dte": digit[te], "s": s, "rng": rng}
 
-    t = time.perf_counter()
-    net, hb = train_binary(Xtr, ytr, m=c.m, init_scale=c.init_scale, lr=c.lr, steps=c.steps,
-                           rng=rng, progress=progress)
-    mc, hm = train_multiclass(Xtr, digit[tr], 10, h=c.h, init_scale=c.init_scale, lr=c.lr,
-                              steps=c.steps, bias=c.multiclass_bias, rng=rng, progress=progress)
-    F = DerivedBinaryClassifier(mc, s)
-    timings["train"] = time.perf_counter() - t
-    clean = {"binary": accuracy(net, Xte, yte), "derived F": accuracy(F, Xte, yte),
-             "10-class (digit)": accuracy(mc, Xte, digit[te])}
 
-    # class means (centred) play the role of the cluster features mu_c
-    means = np.stack([Xtr[digit[tr] == k].mean(axis=0) for k in range(10)])
-    v = s @ means
-    u = v / np.linalg.norm(v)
-    D = np.linalg.norm(means[:, None] - means[None], axis=2)
-    opposite = s[:, None] != s[None, :]
-    mean_distance = {"min_opposite": float(D[opposite].min()), "median_opposite": float(np.median(D[opposite])),
+def stage_training(D: dict, c: Config, progress=None) -> dict:
+    """GD on the binary network (parity) and on the 10-class network (digit); derived F."""
+    net, hb = train_binary(D["Xtr"], D["ytr"], m=c.m, init_scale=c.init_scale, lr=c.lr,
+                           steps=c.steps, rng=D["rng"], progress=progress)
+    mc, hm = train_multiclass(D["Xtr"], D["dtr"], 10, h=c.h, init_scale=c.init_scale, lr=c.lr,
+                              steps=c.steps, bias=c.multiclass_bias, rng=D["rng"],
+                              progress=progress)
+    return {"binary": net, "multiclass": mc, "F": DerivedBinaryClassifier(mc, D["s"]),
+            "train_loss": {"binary": hb.loss[-1], "multiclass": hm.loss[-1]}}
+
+
+def stage_clean(D: dict, m: dict) -> dict:
+    """Clean test accuracy; the class means (the cluster features mu_c) and their distances."""
+    clean = {"binary": accuracy(m["binary"], D["Xte"], D["yte"]),
+             "derived F": accuracy(m["F"], D["Xte"], D["yte"]),
+             "10-class (digit)": accuracy(m["multiclass"], D["Xte"], D["dte"])}
+    means = np.stack([D["Xtr"][D["dtr"] == k].mean(axis=0) for k in range(10)])
+    v = D["s"] @ means
+    dist = np.linalg.norm(means[:, None] - means[None], axis=2)
+    opposite = D["s"][:, None] != D["s"][None, :]
+    mean_distance = {"min_opposite": float(dist[opposite].min()),
+                     "median_opposite": float(np.median(dist[opposite])),
                      "avg_direction_norm": float(np.linalg.norm(v))}
+    return {"clean": clean, "means": means, "u": v / np.linalg.norm(v),
+            "mean_distance": mean_distance}
 
-    t = time.perf_counter()
+
+def stage_attacks(D: dict, m: dict, u, c: Config) -> tuple:
+    """Robust accuracy vs l2 radius: PGD, the averaged-feature attack, their worst case."""
     eps = np.asarray(c.radii, dtype=float)
     pgd = PGD(0.0, "l2", steps=c.pgd_steps, loss="margin")
     avg = FixedDirection(0.0, np.stack([u, -u]))
     curves = {}
-    for name, model in (("binary", net), ("derived", F)):
-        rp = accuracy_vs_radius(model, Xte, yte, pgd, eps, rng=c.seed + 1)
-        ra = accuracy_vs_radius(model, Xte, yte, avg, eps)
+    for name, model in (("binary", m["binary"]), ("derived", m["F"])):
+        rp = accuracy_vs_radius(model, D["Xte"], D["yte"], pgd, eps, rng=c.seed + 1)
+        ra = accuracy_vs_radius(model, D["Xte"], D["yte"], avg, eps)
         curves[f"{name} pgd"] = rp.accuracy
         curves[f"{name} avg"] = ra.accuracy
         curves[f"{name} worst"] = (rp.robust & ra.robust).mean(axis=1)
-    timings["attacks"] = time.perf_counter() - t
+    return eps, curves
 
+
+def stage_cosines(m: dict, means) -> dict:
+    """cos(digit mean, w_r) per neuron and per group (sign / digit)."""
+    net, mc = m["binary"], m["multiclass"]
     Wb, Wm = net.params["W"], mc.params["W"]
     sb = neuron_signs(net)
-    cos_b = cosine_matrix(means, Wb)
-    cos_bg = cosine_matrix(means, group_equivalent_weights(Wb, net.params["a"], (sb < 0).astype(int)))
-    cos_m = cosine_matrix(means, Wm)
-    cos_mg = cosine_matrix(means, group_equivalent_weights(Wm, mc.params["a"], neuron_classes(mc)))
+    return {"binary": cosine_matrix(means, Wb), "signs": sb,
+            "binary groups": cosine_matrix(means, group_equivalent_weights(
+                Wb, net.params["a"], (sb < 0).astype(int))),
+            "multi": cosine_matrix(means, Wm),
+            "multi groups": cosine_matrix(means, group_equivalent_weights(
+                Wm, mc.params["a"], neuron_classes(mc)))}
 
+
+def _mid_advantage(b, f):
+    """Radii where either classifier's accuracy is in (10%, 90%), and min(F - binary) there."""
+    mid = ((b > 0.1) & (b < 0.9)) | ((f > 0.1) & (f < 0.9))
+    return mid, (float(np.min(f[mid] - b[mid])) if mid.any() else float("nan"))
+
+
+def stage_targets(clean: dict, curves: dict, cos: dict, s) -> dict:
+    """The numbers the declared claims (:mod:`npfp.averaging.digits_claims`) read."""
     bw, fw = curves["binary worst"], curves["derived worst"]
-    mid = ((bw > 0.1) & (bw < 0.9)) | ((fw > 0.1) & (fw < 0.9))
+    mid, adv = _mid_advantage(bw, fw)
     bp, fp = curves["binary pgd"], curves["derived pgd"]
-    midp = ((bp > 0.1) & (bp < 0.9)) | ((fp > 0.1) & (fp < 0.9))
-    own = s[:, None] == sb[None, :]
-    targets = {
+    midp, advp = _mid_advantage(bp, fp)
+    own = s[:, None] == cos["signs"][None, :]
+    cos_b, cos_mg = cos["binary"], cos["multi groups"]
+    return {
         "clean_gap": abs(clean["binary"] - clean["derived F"]),
         "n_mid_radii": int(mid.sum()),
         "derived_wins_all_mid": bool(mid.any() and np.all(fw[mid] > bw[mid])),
-        "min_advantage_mid": float(np.min(fw[mid] - bw[mid])) if mid.any() else float("nan"),
+        "min_advantage_mid": adv,
         "derived_wins_all_mid_pgd": bool(midp.any() and np.all(fp[midp] > bp[midp])),
-        "binary_group_cos_own_mean": float(np.mean(cos_bg[np.arange(10), (s < 0).astype(int)])),
+        "min_advantage_mid_pgd": advp,
+        "binary_group_cos_own_mean": float(np.mean(cos["binary groups"][np.arange(10),
+                                                                        (s < 0).astype(int)])),
         "binary_neuron_cos_own_mean": float(cos_b[own].mean()),
         "binary_neuron_cos_other_mean": float(cos_b[~own].mean()),
         "multi_group_diag_mean": float(np.mean(np.diag(cos_mg))),
         "multi_group_offdiag_mean": float(cos_mg[~np.eye(10, dtype=bool)].mean()),
     }
-    return Result(config=c, clean=clean, eps=eps, curves=curves, cos_binary=cos_b, cos_binary_groups=cos_bg,
-                  cos_multi=cos_m, cos_multi_groups=cos_mg, mean_distance=mean_distance, targets=targets,
-                  train_loss={"binary": hb.loss[-1], "multiclass": hm.loss[-1]},
-                  seconds=time.perf_counter() - t0, timings=timings)
+
+
+STAGES = ("data", "training", "clean accuracy", "attacks", "cosines", "targets")
+
+
+def run(config: Config = Config(), progress=None) -> Result:
+    """Run the digits parity experiment, stage by stage (see the module docstring)."""
+    c = config
+    st = Stages("averaging-digits", STAGES, progress)
+    D = st.run("data", stage_data, c)
+    m = st.run("training", stage_training, D, c, progress)
+    cl = st.run("clean accuracy", stage_clean, D, m)
+    st.numbers["clean"] = cl["clean"]    # reported by Interrupted on Ctrl-C
+    eps, curves = st.run("attacks", stage_attacks, D, m, cl["u"], c)
+    cos = st.run("cosines", stage_cosines, m, cl["means"])
+    targets = st.run("targets", stage_targets, cl["clean"], curves, cos, D["s"])
+    seconds = st.close()
+    return Result(config=c, clean=cl["clean"], eps=eps, curves=curves, cos_binary=cos["binary"],
+                  cos_binary_groups=cos["binary groups"], cos_multi=cos["multi"],
+                  cos_multi_groups=cos["multi groups"], mean_distance=cl["mean_distance"],
+                  targets=targets, train_loss=m["train_loss"], seconds=seconds.pop("total"),
+                  timings=seconds)
 
 
 def summary_table(result: Result) -> str:
-    """The claims of the paper beside the measured numbers on digits (PASS/FAIL per target)."""
-    r, t, c = result, result.targets, result.config
-    rows = [
-        claim_row("clean accuracies comparable", "both near-perfect",
-                  f"binary {100 * r.clean['binary']:.1f}%, derived F {100 * r.clean['derived F']:.1f}% "
-                  f"(10-class {100 * r.clean['10-class (digit)']:.1f}%)", "gap <= 3 points", t["clean_gap"] <= 0.03),
-        claim_row("derived F more robust", "MNIST: F above binary at every radius",
-                  f"F > binary at all {t['n_mid_radii']} radii with acc in (10%, 90%); min gap "
-                  f"{100 * t['min_advantage_mid']:.1f} pts", "F > binary there", t["derived_wins_all_mid"]),
-        claim_row("  same, PGD alone", "", "", "F > binary there", t["derived_wins_all_mid_pgd"]),
-        claim_row("binary neurons average a class", "cos to own-class means > other",
-                  f"own {t['binary_neuron_cos_own_mean']:.2f}, other {t['binary_neuron_cos_other_mean']:.2f}; "
-                  f"group weights vs own means {t['binary_group_cos_own_mean']:.2f}", "own > other",
-                  t["binary_neuron_cos_own_mean"] > t["binary_neuron_cos_other_mean"]),
-        claim_row("10-class neurons single out a digit", "diagonal > off-diagonal",
-                  f"group weights: diag {t['multi_group_diag_mean']:.2f}, off {t['multi_group_offdiag_mean']:.2f}",
-                  "diag > off", t["multi_group_diag_mean"] > t["multi_group_offdiag_mean"]),
-    ]
-    head = (f"Feature averaging on 8x8 digits, odd vs even (n_train={c.n_train}, m={c.m} per sign, h={c.h} per digit, "
-            f"lr={c.lr}, steps={c.steps}); median distance between opposite-parity digit means "
-            f"{r.mean_distance['median_opposite']:.2f} (min {r.mean_distance['min_opposite']:.2f})")
-    grid = format_table([[f"{e:.2f}"] + [f"{100 * r.curves[n][i]:.1f}" for n in
-                                         ("binary pgd", "binary avg", "binary worst", "derived pgd", "derived avg",
-                                          "derived worst")] for i, e in enumerate(r.eps)],
+    """The declared claims (:mod:`npfp.averaging.digits_claims`) measured, and the curves."""
+    r, c = result, result.config
+    head = (f"Feature averaging on 8x8 digits, odd vs even (n_train={c.n_train}, m={c.m} per "
+            f"sign, h={c.h} per digit, lr={c.lr}, steps={c.steps}); median distance between "
+            f"opposite-parity digit means {r.mean_distance['median_opposite']:.2f} "
+            f"(min {r.mean_distance['min_opposite']:.2f})")
+    names = ("binary pgd", "binary avg", "binary worst", "derived pgd", "derived avg",
+             "derived worst")
+    grid = format_table([[f"{e:.2f}"] + [f"{100 * r.curves[n][i]:.1f}" for n in names]
+                         for i, e in enumerate(r.eps)],
                         ["eps", "bin PGD", "bin avg", "bin worst", "F PGD", "F avg", "F worst"])
-    return "\n".join([head, format_table(rows, ["claim", "paper", "measured", "target", "verdict"]), "",
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items())
+    return "\n".join([head, verdict_table(evaluate(CLAIMS, r)), "",
                       "robust accuracy (%) vs l2 radius (pixels in [0, 1])", grid,
-                      f"[{r.seconds:.1f} s: " + ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items()) + "]"])
+                      f"[{r.seconds:.1f} s: {times}]"])
 
 
 def save(result: Result, outdir: str) -> list:
@@ -197,7 +228,8 @@ def save(result: Result, outdir: str) -> list:
     r = result
     summary = {"config": dataclasses.asdict(r.config), "clean": r.clean, "eps": r.eps, "curves": r.curves,
                "targets": r.targets, "mean_distance": r.mean_distance, "train_loss": r.train_loss,
-               "seconds": r.seconds, "timings": r.timings}
+               "seconds": r.seconds, "timings": r.timings,
+               "claims": [v.as_dict() for v in evaluate(CLAIMS, r)]}
     paths = [save_json(summary, os.path.join(outdir, "averaging_digits.json")),
              save_npz({"cos_binary": r.cos_binary, "cos_multi": r.cos_multi, "cos_binary_groups": r.cos_binary_groups,
                        "cos_multi_groups": r.cos_multi_groups, "eps": r.eps,

@@ -31,14 +31,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..attacks import PGD, FixedDirection
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..claims import evaluate, verdict_table
+from ..experiments import Stages, format_table, save_figure, save_json, save_npz, subplots
+from .claims import CLAIMS
 from .data import MultiClusterData
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
 from .measures import (averaged_feature_direction, cosine_block_summary, cosine_matrix,
@@ -48,7 +49,7 @@ from .reference import (fa_center_radius, fd_center_radius, feature_averaging_ne
                         feature_decoupling_network, orthogonal_relu_radius, robust_accuracy_from_radii)
 
 __all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result",
-           "plot_cosines", "plot_curves"]
+           "plot_cosines", "plot_curves", "CLAIMS", "STAGES"]
 
 
 @dataclass(frozen=True)
@@ -113,177 +114,209 @@ def _first_below(eps, acc, level):
     return float(eps[idx[0]]) if idx.size else float("inf")
 
 
-def run(config: Config = Config(), progress=None) -> Result:
-    """Run the synthetic experiment; see the module docstring for the steps."""
-    t0 = time.perf_counter()
-    c = config
+@dataclass
+class _Run:
+    """What the stages share: config, data, train/test samples, the radii and the rng."""
+
+    c: Config
+    data: MultiClusterData
+    train: tuple
+    test: tuple
+    rng: np.random.Generator
+
+    @property
+    def rk(self) -> float:
+        return self.data.averaging_radius
+
+    @property
+    def ro(self) -> float:
+        return self.data.optimal_radius
+
+
+def stage_data(c: Config) -> _Run:
+    """1. The multi-cluster data of Definition 3.1 (k orthogonal features, J+ first k/2)."""
     rng = np.random.default_rng(c.seed)
     data = MultiClusterData.create(c.d, c.k, n_plus=c.n_plus, rng=rng)
-    X, y, j = data.sample(c.n_train, rng)
-    Xt, yt, jt = data.sample(c.n_test, rng)
-    rk, ro = data.averaging_radius, data.optimal_radius
-    timings = {}
+    train = data.sample(c.n_train, rng)
+    test = data.sample(c.n_test, rng)
+    return _Run(c, data, train, test, rng)
 
-    # -- 2. training ------------------------------------------------------------
-    t = time.perf_counter()
+
+def stage_training(r: _Run, progress=None) -> dict:
+    """2. GD on the binary and the k-class network; the derived F, F_max; f_FA and f_FD."""
+    c, data, (X, y, j) = r.c, r.data, r.train
     net, hb = train_binary(X, y, m=c.m, init_scale=c.init_scale, lr=c.lr, steps=c.steps,
-                           rng=rng, progress=progress)
+                           rng=r.rng, progress=progress)
     mc, hm = train_multiclass(X, j, c.k, h=c.h, init_scale=c.init_scale, lr=c.lr, steps=c.steps,
-                              bias=c.multiclass_bias, rng=rng, progress=progress)
-    F = DerivedBinaryClassifier(mc, data.signs)
-    Fmax = DerivedBinaryClassifier(mc, data.signs, aggregate="max")
-    fa = feature_averaging_network(data.mu, data.J_plus)
-    fd0 = feature_decoupling_network(data.mu, data.J_plus, 0.0)
-    fdt = feature_decoupling_network(data.mu, data.J_plus, c.fd_threshold)
-    timings["train"] = time.perf_counter() - t
+                              bias=c.multiclass_bias, rng=r.rng, progress=progress)
+    return {"binary": net, "multiclass": mc, "F": DerivedBinaryClassifier(mc, data.signs),
+            "Fmax": DerivedBinaryClassifier(mc, data.signs, aggregate="max"),
+            "f_FA": feature_averaging_network(data.mu, data.J_plus),
+            "f_FD0": feature_decoupling_network(data.mu, data.J_plus, 0.0),
+            "f_FDt": feature_decoupling_network(data.mu, data.J_plus, c.fd_threshold),
+            "train_loss": {"binary": hb.loss[-1], "multiclass": hm.loss[-1]}}
 
-    clean = {"binary": accuracy(net, Xt, yt), "multiclass (cluster index)": accuracy(mc, Xt, jt),
-             "derived F": accuracy(F, Xt, yt),
-             "derived F_max": accuracy(Fmax, Xt, yt), "f_FA": accuracy(fa, Xt, yt),
-             "f_FD (theta=0)": accuracy(fd0, Xt, yt), f"f_FD (theta={c.fd_threshold:g})": accuracy(fdt, Xt, yt)}
 
-    # -- 3. cosines ---------------------------------------------------------------
+def stage_clean(r: _Run, m: dict) -> dict:
+    """Clean test accuracy of every classifier (the k-class net on the cluster index)."""
+    Xt, yt, jt = r.test
+    return {"binary": accuracy(m["binary"], Xt, yt),
+            "multiclass (cluster index)": accuracy(m["multiclass"], Xt, jt),
+            "derived F": accuracy(m["F"], Xt, yt), "derived F_max": accuracy(m["Fmax"], Xt, yt),
+            "f_FA": accuracy(m["f_FA"], Xt, yt), "f_FD (theta=0)": accuracy(m["f_FD0"], Xt, yt),
+            f"f_FD (theta={r.c.fd_threshold:g})": accuracy(m["f_FDt"], Xt, yt)}
+
+
+def stage_cosines(r: _Run, m: dict) -> dict:
+    """3. cos(mu_i, w_r) per neuron and per group: averaging blocks vs a diagonal."""
+    mu, net, mc = r.data.mu, m["binary"], m["multiclass"]
     Wb, Wm = net.params["W"], mc.params["W"]
-    cos_b = cosine_matrix(data.mu, Wb)
+    cos_b = cosine_matrix(mu, Wb)
     sb = neuron_signs(net)
-    cos_bg = cosine_matrix(data.mu, group_equivalent_weights(Wb, net.params["a"], (sb < 0).astype(int)))
-    cos_m = cosine_matrix(data.mu, Wm)
-    cos_mg = cosine_matrix(data.mu, group_equivalent_weights(Wm, mc.params["a"], neuron_classes(mc)))
-    summ = cosine_block_summary(cos_b, data.signs, sb)
+    return {"binary": cos_b,
+            "binary groups": cosine_matrix(mu, group_equivalent_weights(
+                Wb, net.params["a"], (sb < 0).astype(int))),
+            "multi": cosine_matrix(mu, Wm),
+            "multi groups": cosine_matrix(mu, group_equivalent_weights(
+                Wm, mc.params["a"], neuron_classes(mc))),
+            "summary": cosine_block_summary(cos_b, r.data.signs, sb)}
 
-    # -- 4. robust accuracy curves -------------------------------------------------
-    t = time.perf_counter()
-    special = [1.2 * rk, 1.3 * rk, 0.8 * ro]
-    eps = np.unique(np.concatenate([np.asarray(c.radii, float) * ro, special]))
+
+def stage_attacks(r: _Run, m: dict) -> dict:
+    """4. Robust accuracy vs l2 radius under PGD, the averaged-feature, decoupled-feature
+    and pairwise attacks and their per-point worst case; a fine grid for the averaged one."""
+    c, data, (Xt, yt, jt) = r.c, r.data, r.test
+    special = [1.2 * r.rk, 1.3 * r.rk, 0.8 * r.ro]
+    eps = np.unique(np.concatenate([np.asarray(c.radii, float) * r.ro, special]))
     u = averaged_feature_direction(data.mu, data.J_plus)
-    avg = FixedDirection(0.0, np.stack([u, -u]))           # row 0: y = -1 moves +u; row 1: y = +1 moves -u
+    avg = FixedDirection(0.0, np.stack([u, -u]))    # row 0: y = -1 moves +u; row 1: y = +1 moves -u
     dec = FixedDirection(0.0, decoupled_feature_directions(data.mu, data.J_plus, jt), per="point")
-    pair = FixedDirection(0.0, pairwise_feature_directions(data.mu, data.J_plus, jt, Xt), per="point")
+    pair = FixedDirection(0.0, pairwise_feature_directions(data.mu, data.J_plus, jt, Xt),
+                          per="point")
     pgd = PGD(0.0, "l2", steps=c.pgd_steps, restarts=c.pgd_restarts, loss="margin")
     curves = {}
-    for name, model in (("binary", net), ("derived", F), ("derived-max", Fmax)):
+    for name, model in (("binary", m["binary"]), ("derived", m["F"]), ("derived-max", m["Fmax"])):
         worst = np.ones((eps.size, Xt.shape[0]), dtype=bool)
         for aname, atk in (("pgd", pgd), ("avg", avg), ("decoupled", dec), ("pairwise", pair)):
             rc = accuracy_vs_radius(model, Xt, yt, atk, eps, rng=c.seed + 1)
             worst &= rc.robust
             curves[f"{name} {aname}"] = rc.accuracy
         curves[f"{name} worst"] = worst.mean(axis=1)
-    timings["attacks"] = time.perf_counter() - t
-
     # fine grid for the model-independent attack (one forward pass per radius)
-    fine = np.linspace(0, 1.3 * ro, 131)
-    avg_b = accuracy_vs_radius(net, Xt, yt, avg, fine).accuracy
-    avg_F = accuracy_vs_radius(F, Xt, yt, avg, fine).accuracy
+    fine = np.linspace(0, 1.3 * r.ro, 131)
+    return {"eps": eps, "curves": curves, "pgd": pgd, "fine": fine,
+            "fine binary": accuracy_vs_radius(m["binary"], Xt, yt, avg, fine).accuracy,
+            "fine derived": accuracy_vs_radius(m["F"], Xt, yt, avg, fine).accuracy}
 
-    # -- 5. reference networks -------------------------------------------------------
-    t = time.perf_counter()
+
+def stage_reference(r: _Run, m: dict, att: dict) -> dict:
+    """5. f_FA, f_FD: exact robust accuracy, PGD on them, exact radius at the centres."""
+    c, data, (Xt, yt, _), eps, curves = r.c, r.data, r.test, att["eps"], att["curves"]
     Xr, yr = Xt[:c.n_reference], yt[:c.n_reference]
-    for name, model in (("f_FA", fa), ("f_FD0", fd0), ("f_FDt", fdt)):
-        curves[f"{name} exact"] = robust_accuracy_from_radii(orthogonal_relu_radius(model, Xt, yt), eps)
-        curves[f"{name} pgd"] = accuracy_vs_radius(model, Xr, yr, pgd, eps, rng=c.seed + 2).accuracy
+    for name in ("f_FA", "f_FD0", "f_FDt"):
+        model = m[name]
+        curves[f"{name} exact"] = robust_accuracy_from_radii(
+            orthogonal_relu_radius(model, Xt, yt), eps)
+        curves[f"{name} pgd"] = accuracy_vs_radius(model, Xr, yr, att["pgd"], eps,
+                                                   rng=c.seed + 2).accuracy
         curves[f"{name} exact (pgd points)"] = robust_accuracy_from_radii(
             orthogonal_relu_radius(model, Xr, yr), eps)
     n_opp = c.k - c.n_plus
-    centers_y = data.signs
-    ref_center = {
-        "f_FA": (float(np.min(orthogonal_relu_radius(fa, data.mu, centers_y))),
-                 fa_center_radius(c.d, c.k, c.n_plus)),
-        "f_FD0": (float(np.min(orthogonal_relu_radius(fd0, data.mu, centers_y))),
-                  min(fd_center_radius(c.d, n_opp, 0.0), fd_center_radius(c.d, c.n_plus, 0.0))),
-        "f_FDt": (float(np.min(orthogonal_relu_radius(fdt, data.mu, centers_y))),
-                  min(fd_center_radius(c.d, n_opp, c.fd_threshold),
-                      fd_center_radius(c.d, c.n_plus, c.fd_threshold))),
-    }
-    timings["reference"] = time.perf_counter() - t
 
-    # -- targets -----------------------------------------------------------------------
+    def at_centres(name):
+        return float(np.min(orthogonal_relu_radius(m[name], data.mu, data.signs)))
+
+    return {"f_FA": (at_centres("f_FA"), fa_center_radius(c.d, c.k, c.n_plus)),
+            "f_FD0": (at_centres("f_FD0"), min(fd_center_radius(c.d, n_opp, 0.0),
+                                               fd_center_radius(c.d, c.n_plus, 0.0))),
+            "f_FDt": (at_centres("f_FDt"), min(fd_center_radius(c.d, n_opp, c.fd_threshold),
+                                               fd_center_radius(c.d, c.n_plus, c.fd_threshold)))}
+
+
+def stage_targets(r: _Run, cos: dict, att: dict) -> dict:
+    """The numbers the declared claims (:mod:`npfp.averaging.claims`) read."""
+    rk, ro, eps, curves = r.rk, r.ro, att["eps"], att["curves"]
+
     def at(name, e):
         return float(curves[name][np.argmin(np.abs(eps - e))])
 
-    below08 = eps <= 0.8 * ro + 1e-9
-    cross_b = _first_below(fine, avg_b, 0.5)
-    targets = {
+    def first_below(name, unit):
+        return _first_below(eps, curves[name], 0.5) / unit
+
+    def min_upto(name):
+        return float(np.min(curves[name][eps <= 0.8 * ro + 1e-9]))
+
+    summ = cos["summary"]
+    return {
         "binary_own_max_dev": summ["own_max_dev"], "binary_other_max_abs": summ["other_max_abs"],
-        "multi_diag_min": float(np.min(np.diag(cos_mg))),
+        "multi_diag_min": float(np.min(np.diag(cos["multi groups"]))),
         "binary_pgd_at_1.3rk": at("binary pgd", 1.3 * rk),
         "binary_worst_at_1.3rk": at("binary worst", 1.3 * rk),
         "binary_avg_at_1.2rk": at("binary avg", 1.2 * rk),
-        "binary_avg_cross50_over_rk": cross_b / rk,
-        "derived_pgd_min_upto_0.8ro": float(np.min(curves["derived pgd"][below08])),
-        "derived_worst_min_upto_0.8ro": float(np.min(curves["derived worst"][below08])),
-        "derived_worst_cross50_over_ro": _first_below(eps, curves["derived worst"], 0.5) / ro,
-        "derived_max_pgd_min_upto_0.8ro": float(np.min(curves["derived-max pgd"][below08])),
-        "derived_max_worst_min_upto_0.8ro": float(np.min(curves["derived-max worst"][below08])),
-        "derived_max_worst_cross50_over_ro": _first_below(eps, curves["derived-max worst"], 0.5) / ro,
-        "derived_pgd_cross50_over_ro": _first_below(eps, curves["derived pgd"], 0.5) / ro,
-        "binary_worst_cross50_over_rk": _first_below(eps, curves["binary worst"], 0.5) / rk,
-        "binary_pgd_cross50_over_rk": _first_below(eps, curves["binary pgd"], 0.5) / rk,
-        "pgd_never_beats_exact": bool(all(np.all(curves[f"{r} pgd"] >= curves[f"{r} exact (pgd points)"] - 1e-12)
-                                          for r in ("f_FA", "f_FD0", "f_FDt"))),
+        "binary_avg_cross50_over_rk": _first_below(att["fine"], att["fine binary"], 0.5) / rk,
+        "derived_pgd_min_upto_0.8ro": min_upto("derived pgd"),
+        "derived_worst_min_upto_0.8ro": min_upto("derived worst"),
+        "derived_worst_cross50_over_ro": first_below("derived worst", ro),
+        "derived_max_pgd_min_upto_0.8ro": min_upto("derived-max pgd"),
+        "derived_max_worst_min_upto_0.8ro": min_upto("derived-max worst"),
+        "derived_max_worst_cross50_over_ro": first_below("derived-max worst", ro),
+        "derived_pgd_cross50_over_ro": first_below("derived pgd", ro),
+        "binary_worst_cross50_over_rk": first_below("binary worst", rk),
+        "binary_pgd_cross50_over_rk": first_below("binary pgd", rk),
+        "pgd_never_beats_exact": bool(all(
+            np.all(curves[f"{n} pgd"] >= curves[f"{n} exact (pgd points)"] - 1e-12)
+            for n in ("f_FA", "f_FD0", "f_FDt"))),
     }
-    return Result(config=c, sqrt_d_over_k=rk, sqrt_d_over_2=ro, clean=clean, cos_binary=cos_b,
-                  cos_binary_groups=cos_bg, cos_multi=cos_m, cos_multi_groups=cos_mg,
-                  binary_cos_summary=summ, multi_diag_min=targets["multi_diag_min"], eps=eps,
-                  curves=curves, avg_fine_eps=fine, avg_fine_binary=avg_b, avg_fine_derived=avg_F,
-                  ref_center_radii=ref_center, targets=targets,
-                  train_loss={"binary": hb.loss[-1], "multiclass": hm.loss[-1]},
-                  seconds=time.perf_counter() - t0, timings=timings)
+
+
+STAGES = ("data", "training", "clean accuracy", "cosines", "attacks", "reference networks",
+          "targets")
+
+
+def run(config: Config = Config(), progress=None) -> Result:
+    """Run the synthetic experiment, stage by stage (see the module docstring)."""
+    c = config
+    st = Stages("averaging", STAGES, progress)
+    r = st.run("data", stage_data, c)
+    m = st.run("training", stage_training, r, progress)
+    clean = st.run("clean accuracy", stage_clean, r, m)
+    st.numbers["clean"] = clean          # reported by Interrupted on Ctrl-C
+    cos = st.run("cosines", stage_cosines, r, m)
+    att = st.run("attacks", stage_attacks, r, m)
+    ref_center = st.run("reference networks", stage_reference, r, m, att)
+    targets = st.run("targets", stage_targets, r, cos, att)
+    seconds = st.close()
+    return Result(config=c, sqrt_d_over_k=r.rk, sqrt_d_over_2=r.ro, clean=clean,
+                  cos_binary=cos["binary"], cos_binary_groups=cos["binary groups"],
+                  cos_multi=cos["multi"], cos_multi_groups=cos["multi groups"],
+                  binary_cos_summary=cos["summary"], multi_diag_min=targets["multi_diag_min"],
+                  eps=att["eps"], curves=att["curves"], avg_fine_eps=att["fine"],
+                  avg_fine_binary=att["fine binary"], avg_fine_derived=att["fine derived"],
+                  ref_center_radii=ref_center, targets=targets, train_loss=m["train_loss"],
+                  seconds=seconds.pop("total"), timings=seconds)
+
+
+_GRID = ("binary pgd", "binary avg", "binary worst", "derived pgd", "derived avg",
+         "derived decoupled", "derived worst", "derived-max pgd", "derived-max pairwise",
+         "derived-max worst", "f_FA exact", "f_FD0 exact", "f_FDt exact")
 
 
 def summary_table(result: Result) -> str:
-    """The claims of the paper beside the measured numbers (PASS/FAIL per target)."""
-    r, t, c = result, result.targets, result.config
+    """The declared claims (:mod:`npfp.averaging.claims`) measured, and the curves."""
+    r, c = result, result.config
     rk, ro = r.sqrt_d_over_k, r.sqrt_d_over_2
-    s = r.binary_cos_summary
-    n_plus = c.n_plus
-    rows = [
-        claim_row("binary net averages features", f"cos(mu_j, w_r) ~ 1/sqrt(|J+|) = {1 / np.sqrt(n_plus):.3f}, ~0 across",
-                  f"own {s['own_min']:.3f}..{s['own_max']:.3f} (max dev {s['own_max_dev']:.3f}); other |cos| <= {s['other_max_abs']:.3f}",
-                  "dev <= 0.1, |other| <= 0.1", s["own_max_dev"] <= 0.1 and s["other_max_abs"] <= 0.1),
-        claim_row("k-class net decouples features", "diagonal cos ~ 0.99",
-                  f"min diagonal {t['multi_diag_min']:.3f}", ">= 0.9", t["multi_diag_min"] >= 0.9),
-        claim_row("binary net breaks at ~sqrt(d/k)", f"robust acc ~0 by 1.3 sqrt(d/k) = {1.3 * rk:.1f}",
-                  f"PGD alone {100 * t['binary_pgd_at_1.3rk']:.1f}%", "<= 10%", t["binary_pgd_at_1.3rk"] <= 0.10),
-        claim_row("  same, worst of 4 attacks", "(PGD, averaged, decoupled, pairwise)",
-                  f"{100 * t['binary_worst_at_1.3rk']:.1f}%", "<= 10%", t["binary_worst_at_1.3rk"] <= 0.10),
-        claim_row("averaged-feature attack suffices", "acc < 50% near sqrt(d/k)",
-                  f"crosses 50% at {t['binary_avg_cross50_over_rk']:.2f} sqrt(d/k)", "within 0.8..1.2 sqrt(d/k)",
-                  abs(t["binary_avg_cross50_over_rk"] - 1) <= 0.2),
-        claim_row("derived F is robust", f"acc ~100% up to ~0.8 sqrt(d/2) = {0.8 * ro:.1f}",
-                  f"PGD alone: min acc on eps <= 0.8 sqrt(d/2) {100 * t['derived_pgd_min_upto_0.8ro']:.1f}%",
-                  ">= 90%", t["derived_pgd_min_upto_0.8ro"] >= 0.90),
-        claim_row("  same, worst of 4 attacks", "(PGD, averaged, decoupled, pairwise)",
-                  f"{100 * t['derived_worst_min_upto_0.8ro']:.1f}%", ">= 90%", t["derived_worst_min_upto_0.8ro"] >= 0.90),
-        claim_row("F_max = max_J+ f_j - max_J- f_j", "(library variant: predict the cluster)",
-                  f"min acc up to 0.8 sqrt(d/2): PGD {100 * t['derived_max_pgd_min_upto_0.8ro']:.1f}%, "
-                  f"worst of 4 {100 * t['derived_max_worst_min_upto_0.8ro']:.1f}%; worst-case 50% at "
-                  f"{t['derived_max_worst_cross50_over_ro']:.2f} sqrt(d/2)", ">= 90%",
-                  t["derived_max_worst_min_upto_0.8ro"] >= 0.90),
-        claim_row("F more robust than binary", "radius ~sqrt(d) vs ~sqrt(d/k)",
-                  f"worst-case 50% point: F {t['derived_worst_cross50_over_ro'] * ro / rk:.2f} sqrt(d/k) = "
-                  f"{t['derived_worst_cross50_over_ro']:.2f} sqrt(d/2), binary {t['binary_worst_cross50_over_rk']:.2f} sqrt(d/k)",
-                  "F's > 1.2 sqrt(d/k)", t["derived_worst_cross50_over_ro"] * ro > 1.2 * rk),
-        claim_row("PGD sanity on f_FA/f_FD", "exact radii known", "PGD acc >= exact acc at every radius",
-                  "never below exact", t["pgd_never_beats_exact"]),
-    ]
-    for name, (got, want) in r.ref_center_radii.items():
-        rows.append(claim_row(f"{name} radius at centres", "closed form [derived]",
-                              f"{got:.3f}", f"{want:.3f}", abs(got - want) <= 1e-6 * max(1, want)))
-    head = (f"Feature averaging, synthetic (d={c.d}, k={c.k}, |J+|={c.n_plus}, n={c.n_train}, m={c.m}, "
-            f"h={c.h}); sqrt(d/k) = {rk:.2f}, sqrt(d/2) = {ro:.2f}; clean: "
+    head = (f"Feature averaging, synthetic (d={c.d}, k={c.k}, |J+|={c.n_plus}, n={c.n_train}, "
+            f"m={c.m}, h={c.h}); sqrt(d/k) = {rk:.2f}, sqrt(d/2) = {ro:.2f}; clean: "
             + ", ".join(f"{k} {100 * v:.1f}%" for k, v in r.clean.items()))
     grid = format_table(
-        [[f"{e:.1f}", f"{e / rk:.2f}", f"{e / ro:.2f}"] +
-         [f"{100 * r.curves[n][i]:.1f}" for n in ("binary pgd", "binary avg", "binary worst", "derived pgd",
-                                                 "derived avg", "derived decoupled", "derived worst",
-                                                 "derived-max pgd", "derived-max pairwise", "derived-max worst",
-                                                 "f_FA exact", "f_FD0 exact", "f_FDt exact")]
-         for i, e in enumerate(r.eps)],
-        ["eps", "/sqrt(d/k)", "/sqrt(d/2)", "bin PGD", "bin avg", "bin worst", "F PGD", "F avg", "F dec",
-         "F worst", "Fmax PGD", "Fmax pair", "Fmax worst", "FA exact", "FD0 exact", f"FD{c.fd_threshold:g} exact"])
-    return "\n".join([head, format_table(rows, ["claim", "paper", "measured", "target", "verdict"]),
-                      "", "robust accuracy (%) vs l2 radius", grid,
-                      f"[{r.seconds:.1f} s: " + ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items()) + "]"])
+        [[f"{e:.1f}", f"{e / rk:.2f}", f"{e / ro:.2f}"]
+         + [f"{100 * r.curves[n][i]:.1f}" for n in _GRID] for i, e in enumerate(r.eps)],
+        ["eps", "/sqrt(d/k)", "/sqrt(d/2)", "bin PGD", "bin avg", "bin worst", "F PGD", "F avg",
+         "F dec", "F worst", "Fmax PGD", "Fmax pair", "Fmax worst", "FA exact", "FD0 exact",
+         f"FD{c.fd_threshold:g} exact"])
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items())
+    return "\n".join([head, verdict_table(evaluate(CLAIMS, r)), "",
+                      "robust accuracy (%) vs l2 radius", grid, f"[{r.seconds:.1f} s: {times}]"])
 
 
 def plot_cosines(result: Result, path: str, title: str = "") -> str:
@@ -318,7 +351,7 @@ def save(result: Result, outdir: str) -> list:
                "sqrt_d_over_2": r.sqrt_d_over_2, "clean": r.clean, "targets": r.targets,
                "binary_cos_summary": r.binary_cos_summary, "ref_center_radii": r.ref_center_radii,
                "eps": r.eps, "curves": r.curves, "train_loss": r.train_loss, "seconds": r.seconds,
-               "timings": r.timings}
+               "timings": r.timings, "claims": [v.as_dict() for v in evaluate(CLAIMS, r)]}
     paths = [save_json(summary, os.path.join(outdir, "averaging.json")),
              save_npz({"cos_binary": r.cos_binary, "cos_multi": r.cos_multi,
                        "cos_binary_groups": r.cos_binary_groups, "cos_multi_groups": r.cos_multi_groups,

@@ -23,23 +23,25 @@ grow (memorisation).
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from .._validation import check_int, check_nonnegative, check_positive, check_rng
 from ..attacks import PGD
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..claims import evaluate, verdict_table
+from ..experiments import Stages, save_figure, save_json, save_npz, subplots
 from ..nn.losses import logistic_loss
 from ..training import Progress
 from .attack import SubspaceAttack
+from .claims import CLAIMS
 from .data import CGROData
-from .measures import global_flatness, noise_memorisation, true_feature_learning
+from .measures import (flatness_gap_correlation, global_flatness, noise_memorisation,
+                       true_feature_learning)
 from .model import OddPowerCNN
 
 __all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save", "adversarial_gd",
-           "phase_growth"]
+           "phase_growth", "CLAIMS", "STAGES"]
 
 
 @dataclass(frozen=True)
@@ -167,86 +169,100 @@ def phase_growth(U, V, alpha: float, q: float, quantile: float = 10.0):
     return t1, float(gu), float(gv)
 
 
-def run(config: Config = Config(), progress=None) -> Result:
-    """Adversarially train the cubic patch CNN and record the CGRO measurements."""
-    c = config
-    t0 = time.perf_counter()
-    rng = check_rng(c.seed)
-    data = CGROData.create(d=c.d, P=c.P, alpha=c.alpha, sigma_p=c.sigma_p)
-    Xtr, ytr = data.sample(c.n_train, rng)
-    Xte, yte = data.sample(c.n_test, rng)
-    model = OddPowerCNN(c.P, c.d, c.m, q=c.q, init_scale=c.init_scale, rng=rng)
+class _Run:
+    """What the stages share: the config, the data, the model, the attacks and the rngs."""
+
+    def __init__(self, c: Config):
+        self.c = c
+        self.rng = check_rng(c.seed)
+        self.data = CGROData.create(d=c.d, P=c.P, alpha=c.alpha, sigma_p=c.sigma_p)
+        self.Xtr, self.ytr = self.data.sample(c.n_train, self.rng)
+        self.Xte, self.yte = self.data.sample(c.n_test, self.rng)
+        self.model = OddPowerCNN(c.P, c.d, c.m, q=c.q, init_scale=c.init_scale, rng=self.rng)
+        self.eval_rng = np.random.default_rng(c.seed + 1)
+
+
+def stage_data(c: Config) -> _Run:
+    """Sec. 3: signal patch alpha y w* and P - 1 noise patches; the cubic patch CNN."""
+    return _Run(c)
+
+
+def stage_adversarial_training(r: _Run, progress=None) -> dict:
+    """Sec. 4: GD on the weighted clean + adversarial logistic loss (PGD in span(w*)),
+    recording U, the V_i and (every ``eval_every`` epochs) accuracies and flatness."""
+    c, m0, data = r.c, r.model, r.data
     train_attack = SubspaceAttack(PGD(c.delta, "l2", steps=c.train_steps), data.w_star)
     eval_attack = SubspaceAttack(PGD(c.delta, "l2", steps=c.eval_steps, restarts=2), data.w_star)
-    eval_rng = np.random.default_rng(c.seed + 1)
-
-    U, V, clean_every = [], [], []
-    ev = {k: [] for k in ("epoch", "robust_train", "robust_test", "clean_train", "clean_test",
-                          "flatness")}
+    rec = {k: [] for k in ("U", "V", "clean_every", "epoch", "robust_train", "robust_test",
+                           "clean_train", "clean_test", "flatness")}
     bar = Progress(c.epochs, "cgro", progress)
 
     def on_epoch(m, epoch):
-        U.append(true_feature_learning(m, data))
-        V.append(noise_memorisation(m, Xtr, ytr))
-        clean_every.append(float(np.mean(m.predict(Xtr) == ytr)))
+        rec["U"].append(true_feature_learning(m, data))
+        rec["V"].append(noise_memorisation(m, r.Xtr, r.ytr))
+        rec["clean_every"].append(float(np.mean(m.predict(r.Xtr) == r.ytr)))
         if epoch % c.eval_every == 0 or epoch == c.epochs - 1:
-            ev["epoch"].append(epoch + 1)
-            ev["robust_train"].append(eval_attack(m, Xtr, ytr, rng=eval_rng).accuracy)
-            ev["robust_test"].append(eval_attack(m, Xte, yte, rng=eval_rng).accuracy)
-            ev["clean_train"].append(clean_every[-1])
-            ev["clean_test"].append(float(np.mean(m.predict(Xte) == yte)))
-            ev["flatness"].append(global_flatness(m, Xtr, ytr, c.flatness_delta, rng=eval_rng))
-            bar.update(epoch + 1, rob_tr=ev["robust_train"][-1], rob_te=ev["robust_test"][-1],
-                       U=U[-1])
+            rec["epoch"].append(epoch + 1)
+            rec["robust_train"].append(eval_attack(m, r.Xtr, r.ytr, rng=r.eval_rng).accuracy)
+            rec["robust_test"].append(eval_attack(m, r.Xte, r.yte, rng=r.eval_rng).accuracy)
+            rec["clean_train"].append(rec["clean_every"][-1])
+            rec["clean_test"].append(float(np.mean(m.predict(r.Xte) == r.yte)))
+            rec["flatness"].append(global_flatness(m, r.Xtr, r.ytr, c.flatness_delta,
+                                                   rng=r.eval_rng))
+            bar.update(epoch + 1, rob_tr=rec["robust_train"][-1], rob_te=rec["robust_test"][-1],
+                       U=rec["U"][-1])
 
-    loss = adversarial_gd(model, Xtr, ytr, train_attack, lam=c.lam, lr=c.lr, epochs=c.epochs,
-                          rng=rng, on_epoch=on_epoch)
+    rec["loss"] = adversarial_gd(m0, r.Xtr, r.ytr, train_attack, lam=c.lam, lr=c.lr,
+                                 epochs=c.epochs, rng=r.rng, on_epoch=on_epoch)
     bar.close()
-    t1, gu, gv = phase_growth(U, V, c.alpha, c.q)
-    full = PGD(c.delta, "l2", steps=c.eval_steps)
-    return Result(config=c, epochs=np.array(ev["epoch"]), U=np.array(U), V=np.array(V),
-                  robust_train=np.array(ev["robust_train"]), robust_test=np.array(ev["robust_test"]),
-                  clean_train=np.array(ev["clean_train"]), clean_test=np.array(ev["clean_test"]),
-                  flatness=np.array(ev["flatness"]), loss=np.array(loss), phase2_start=t1,
-                  U_growth=gu, V_growth=gv,
-                  full_space_robust_train=full(model, Xtr, ytr, rng=eval_rng).accuracy,
-                  full_space_robust_test=full(model, Xte, yte, rng=eval_rng).accuracy,
-                  seconds=time.perf_counter() - t0, W=model.params["W"].copy())
+    return rec
+
+
+def stage_phases(r: _Run, rec: dict) -> tuple:
+    """Sec. 5: the end of the signal phase t1 and the growth of U and of the V_i after it."""
+    return phase_growth(rec["U"], rec["V"], r.c.alpha, r.c.q)
+
+
+def stage_full_space(r: _Run) -> tuple:
+    """Beyond the threat model: l2 PGD of radius delta in the whole input space."""
+    full = PGD(r.c.delta, "l2", steps=r.c.eval_steps)
+    return (full(r.model, r.Xtr, r.ytr, rng=r.eval_rng).accuracy,
+            full(r.model, r.Xte, r.yte, rng=r.eval_rng).accuracy)
+
+
+STAGES = ("data", "adversarial training", "phases", "full-space attack")
+
+
+def run(config: Config = Config(), progress=None) -> Result:
+    """Adversarially train the cubic patch CNN and record the CGRO measurements."""
+    c = config
+    st = Stages("cgro", STAGES, progress)
+    r = st.run("data", stage_data, c)
+    rec = st.run("adversarial training", stage_adversarial_training, r, progress)
+    st.numbers.update({k: rec[k][-1] for k in ("robust_train", "robust_test", "clean_test")})
+    t1, gu, gv = st.run("phases", stage_phases, r, rec)
+    full_train, full_test = st.run("full-space attack", stage_full_space, r)
+    seconds = st.close()["total"]
+    return Result(config=c, epochs=np.array(rec["epoch"]), U=np.array(rec["U"]),
+                  V=np.array(rec["V"]), robust_train=np.array(rec["robust_train"]),
+                  robust_test=np.array(rec["robust_test"]),
+                  clean_train=np.array(rec["clean_train"]), clean_test=np.array(rec["clean_test"]),
+                  flatness=np.array(rec["flatness"]), loss=np.array(rec["loss"]),
+                  phase2_start=t1, U_growth=gu, V_growth=gv, full_space_robust_train=full_train,
+                  full_space_robust_test=full_test, seconds=seconds,
+                  W=r.model.params["W"].copy())
 
 
 def _flatness_gap_correlation(r: Result) -> float:
-    gap = r.robust_train - r.robust_test
-    if len(gap) < 3 or np.std(gap) == 0 or np.std(r.flatness) == 0:
-        return float("nan")
-    return float(np.corrcoef(r.flatness, gap)[0, 1])
+    return flatness_gap_correlation(r.robust_train, r.robust_test, r.flatness)
 
 
 def summary_table(r: Result) -> str:
-    """Measured claims beside the paper's statements."""
-    rtr, rte, cte = r.robust_train[-1], r.robust_test[-1], r.clean_test[-1]
-    gap = rtr - rte
-    corr = _flatness_gap_correlation(r)
-    rows = [
-        claim_row("robust training accuracy", "adversarial training reaches low robust training error",
-                  f"{100 * rtr:.1f}%", ">= 95%", rtr >= 0.95),
-        claim_row("clean test accuracy", "clean generalisation is good",
-                  f"{100 * cte:.1f}%", ">= 90%", cte >= 0.90),
-        claim_row("robust generalisation gap", "robust test accuracy far below robust training",
-                  f"{100 * rtr:.1f}% - {100 * rte:.1f}% = {100 * gap:.1f} pts", ">= 40 pts",
-                  gap >= 0.40),
-        claim_row("U stalls, V_i grow", "true feature partially learned, noise memorised",
-                  f"after epoch {r.phase2_start + 1}: U x{r.U_growth:.2f}, V_i (10th pct) x{r.V_growth:.1f}",
-                  "V growth >= 5 x U growth",
-                  bool(not np.isnan(r.V_growth) and r.V_growth >= 5 * r.U_growth)),
-        claim_row("global flatness tracks the gap", "E max ||grad_x L||_1 grows with the gap",
-                  f"corr(flatness, gap) = {corr:.2f}; flatness {r.flatness[0]:.3g} -> {r.flatness[-1]:.3g}",
-                  "corr >= 0.5", bool(np.isfinite(corr) and corr >= 0.5)),
-    ]
-    table = format_table(rows, ["claim", "paper", "measured", "target", "ok"])
+    """The declared claims (:mod:`npfp.cgro.claims`) measured, and the full-space check."""
     extra = (f"\nfull-space l2 PGD (unrestricted, radius delta): robust train "
-             f"{100 * r.full_space_robust_train:.1f}%, robust test {100 * r.full_space_robust_test:.1f}%"
-             f"  [{r.seconds:.1f} s]")
-    return table + extra
+             f"{100 * r.full_space_robust_train:.1f}%, robust test "
+             f"{100 * r.full_space_robust_test:.1f}%  [{r.seconds:.1f} s]")
+    return verdict_table(evaluate(CLAIMS, r)) + extra
 
 
 def save(r: Result, outdir: str) -> list:
@@ -259,7 +275,8 @@ def save(r: Result, outdir: str) -> list:
                "U_growth": r.U_growth, "V_growth": r.V_growth,
                "flatness_gap_correlation": _flatness_gap_correlation(r),
                "full_space_robust_train": r.full_space_robust_train,
-               "full_space_robust_test": r.full_space_robust_test, "seconds": r.seconds}
+               "full_space_robust_test": r.full_space_robust_test, "seconds": r.seconds,
+               "claims": [v.as_dict() for v in evaluate(CLAIMS, r)]}
     paths.append(save_json(summary, os.path.join(outdir, "cgro.json")))
     paths.append(save_npz({"epochs": r.epochs, "U": r.U, "V": r.V, "robust_train": r.robust_train,
                            "robust_test": r.robust_test, "clean_train": r.clean_train,

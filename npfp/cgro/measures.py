@@ -22,7 +22,8 @@ import numpy as np
 from ..attacks import PGD, loss_and_input_gradient
 from .data import CGROData
 
-__all__ = ["true_feature_learning", "noise_memorisation", "margin_shares", "global_flatness"]
+__all__ = ["true_feature_learning", "noise_memorisation", "margin_shares", "global_flatness",
+           "flatness_gap_correlation"]
 
 
 def _odd(z, q):
@@ -64,3 +65,14 @@ def global_flatness(model, X, y, delta_f: float, *, steps: int = 5, rng=None) ->
     l1 = np.maximum(np.abs(g0).reshape(len(X), -1).sum(axis=1),
                     np.abs(g1).reshape(len(X), -1).sum(axis=1))
     return float(np.mean(l1))
+
+
+def flatness_gap_correlation(robust_train, robust_test, flatness) -> float:
+    """Pearson correlation, over the evaluation epochs, of the global flatness with the
+    robust generalisation gap (robust train - robust test accuracy); NaN when either
+    series is constant or has fewer than 3 points."""
+    gap = np.asarray(robust_train) - np.asarray(robust_test)
+    flat = np.asarray(flatness)
+    if len(gap) < 3 or np.std(gap) == 0 or np.std(flat) == 0:
+        return float("nan")
+    return float(np.corrcoef(flat, gap)[0, 1])

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,15 +50,18 @@ from .._validation import check_int, check_rng
 from ..adversarial import stronger_attack
 from ..attacks import PGD
 from ..evaluation import accuracy, robust_mask
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..claims import evaluate, verdict_table
+from ..experiments import Stages, format_table, save_figure, save_json, save_npz, subplots
 from ..nn import TwoLayerNet
 from ..optim import SGD
 from ..training import Progress, fit
+from .claims import CLAIMS
+from .claims import fmt_pct as _fmt_pct
 from .data import HardInstance, ManifoldHardInstance
 from .robust_classifier import DistanceRatioClassifier, robust_accuracy_bounds
 
 __all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save", "plot", "plot_width_needed",
-           "train_robust_net", "evaluate_net", "n_parameters"]
+           "train_robust_net", "evaluate_net", "n_parameters", "CLAIMS", "STAGES"]
 
 
 @dataclass(frozen=True)
@@ -191,30 +193,31 @@ def _collect(rows):
     return {k: [r[k] for r in rows] for k in rows[0]}
 
 
-def run(config: Config = Config(), progress=None) -> Result:
-    """Run the five measurements (see the module docstring); no plotting."""
-    t0 = time.perf_counter()
-    c = config
-    rng = np.random.default_rng(c.seed)
-    timings = {}
-    n_runs = (len(c.widths) + len(c.dims) + len(c.manifold_ks) + len(c.manifold_ambient)
-              + len(c.support_dims) + len(c.control_labellings))
-    bar = Progress(n_runs, "expressivity", None if progress is None else bool(progress))
-    step = 0
+class _Ticker:
+    """The per-training-run progress line inside the stages (one tick per trained network)."""
 
-    def tick(**kw):
-        nonlocal step
-        step += 1
-        bar.update(step, **kw)
+    def __init__(self, c: Config, progress):
+        n_runs = (len(c.widths) + len(c.dims) + len(c.manifold_ks) + len(c.manifold_ambient)
+                  + len(c.support_dims) + len(c.control_labellings))
+        self.bar = Progress(n_runs, "expressivity", None if progress is None else bool(progress))
+        self.step = 0
 
-    # -- 1. width sweep ------------------------------------------------------------
-    t = time.perf_counter()
+    def __call__(self, **kw):
+        self.step += 1
+        self.bar.update(self.step, **kw)
+
+
+def stage_width_sweep(c: Config, rng, tick) -> tuple:
+    """1. Theorem 1 on the grid hard instance: robust train/test against the width on one
+    sample, with f* (on the support and on the training set) and x_d = 1/2 as references."""
     hi = HardInstance.create(c.d, c.eps, c.eps0, c.labelling, rng)
     # the same training / test sample for every width
-    sample = (*hi.sample(c.n_train, rng, return_cells=True), *hi.sample(c.n_test, rng, return_cells=True))
+    sample = (*hi.sample(c.n_train, rng, return_cells=True),
+              *hi.sample(c.n_test, rng, return_cells=True))
     rows = []
     for m in c.widths:
-        row, (Xtr, ytr, Xte, yte, seen) = _train_test_run(hi, c.n_train, c.n_test, m, c, rng, sample)
+        row, (Xtr, ytr, Xte, yte, seen) = _train_test_run(hi, c.n_train, c.n_test, m, c, rng,
+                                                          sample)
         row["width"] = m
         row["params"] = n_parameters(c.d, m)
         rows.append(row)
@@ -236,14 +239,16 @@ def run(config: Config = Config(), progress=None) -> Result:
         "linear_clean_test": float(np.mean(np.sign(Xte[:, -1] - 0.5) == yte)),
         "linear_robust_test": float(np.mean(np.abs(Xte[:, -1] - 0.5) > c.delta)),
     }
-    timings["width sweep"] = time.perf_counter() - t
+    return width_sweep, references
 
-    # -- 2. dimension sweep ----------------------------------------------------------
-    t = time.perf_counter()
+
+def stage_dimension_sweep(c: Config, rng, tick) -> dict:
+    """2. The gap against the dimension d (fixed width), with the memorising f*."""
     rows = []
     for d in c.dims:
         inst = HardInstance.create(d, c.eps, c.eps0, c.labelling, rng)
-        row, (Xtr, ytr, Xte, yte, _) = _train_test_run(inst, c.n_train, c.n_test, c.sweep_width, c, rng)
+        row, (Xtr, ytr, Xte, yte, _) = _train_test_run(inst, c.n_train, c.n_test, c.sweep_width,
+                                                       c, rng)
         b = robust_accuracy_bounds(DistanceRatioClassifier(Xtr, ytr), Xte, yte, c.delta)
         # exact robust test accuracy of the memorising f* (interval if not resolved)
         row["fstar_train_test"], row["fstar_train_test_lower"] = b["upper"], b["lower"]
@@ -251,11 +256,22 @@ def run(config: Config = Config(), progress=None) -> Result:
         row.update(d=d, n_cells=inst.n_cells)
         rows.append(row)
         tick(d=d, rtr=row["robust_train"], rte=row["robust_test"])
-    dim_sweep = _collect(rows)
-    timings["dimension sweep"] = time.perf_counter() - t
+    return _collect(rows)
 
-    # -- 3. whole support: width needed, against d -----------------------------------
-    t = time.perf_counter()
+
+def _width_needed(X, y, widths, acc_row, c: Config, rng):
+    """The first width (doubling) whose robust training accuracy reaches target_acc."""
+    for j, m in enumerate(widths):
+        net, _ = train_robust_net(X, y, m, c, rng)
+        acc_row[j] = float(evaluate_net(net, X, y, c, rng).mean())
+        if acc_row[j] >= c.target_acc:
+            return m
+    return None
+
+
+def stage_whole_support(c: Config, rng, tick) -> dict:
+    """3. Width needed to be robust on the whole support (robust generalization) against
+    d, beside the width that robustly memorises N points (robust training)."""
     widths = [4]
     while widths[-1] * 2 <= c.max_width:
         widths.append(widths[-1] * 2)
@@ -267,26 +283,19 @@ def run(config: Config = Config(), progress=None) -> Result:
         Xs, ys = inst.support()
         nm = min(c.memorise_n, inst.n_cells)
         Xm, ym = inst.sample(nm, rng, replace=False)
-        for acc, (X, y), need in ((acc_support, (Xs, ys), need_support), (acc_mem, (Xm, ym), need_mem)):
-            found = None
-            for j, m in enumerate(widths):
-                net, _ = train_robust_net(X, y, m, c, rng)
-                acc[i, j] = float(evaluate_net(net, X, y, c, rng).mean())
-                if acc[i, j] >= c.target_acc:
-                    found = m
-                    break
-            need.append(found)
+        need_support.append(_width_needed(Xs, ys, widths, acc_support[i], c, rng))
+        need_mem.append(_width_needed(Xm, ym, widths, acc_mem[i], c, rng))
         cells.append(inst.n_cells)
         n_mem.append(nm)
         tick(d=d, width_support=need_support[-1] or -1, width_memorise=need_mem[-1] or -1)
-    support = {"dims": list(c.support_dims), "n_cells": cells, "widths": widths,
-               "robust_acc_support": acc_support, "robust_acc_memorise": acc_mem,
-               "width_needed_support": need_support, "width_needed_memorise": need_mem,
-               "memorise_n": n_mem}
-    timings["whole support"] = time.perf_counter() - t
+    return {"dims": list(c.support_dims), "n_cells": cells, "widths": widths,
+            "robust_acc_support": acc_support, "robust_acc_memorise": acc_mem,
+            "width_needed_support": need_support, "width_needed_memorise": need_mem,
+            "memorise_n": n_mem}
 
-    # -- 4. manifold: intrinsic dimension k vs ambient d --------------------------------
-    t = time.perf_counter()
+
+def stage_manifold(c: Config, rng, tick) -> dict:
+    """4. Data on a k-dimensional manifold: vary k at fixed ambient d, and d at fixed k."""
     rows_k, rows_d = [], []
     for k in c.manifold_ks:
         man = ManifoldHardInstance.create(c.manifold_d, k, c.eps, c.eps0, c.labelling, rng)
@@ -300,11 +309,11 @@ def run(config: Config = Config(), progress=None) -> Result:
         row.update(k=c.manifold_k, d=d, n_cells=man.n_cells)
         rows_d.append(row)
         tick(k=c.manifold_k, d=d, rtr=row["robust_train"], rte=row["robust_test"])
-    manifold = {"vary_k": _collect(rows_k), "vary_d": _collect(rows_d)}
-    timings["manifold"] = time.perf_counter() - t
+    return {"vary_k": _collect(rows_k), "vary_d": _collect(rows_d)}
 
-    # -- 5. labelling control: a deterministic complex phi and a simple phi ------------
-    t = time.perf_counter()
+
+def stage_labellings(c: Config, rng, tick) -> dict:
+    """5. Labelling control: a deterministic complex phi and a simple phi."""
     rows = []
     for lab in c.control_labellings:
         inst = HardInstance.create(c.d, c.eps, c.eps0, lab, rng)
@@ -312,13 +321,29 @@ def run(config: Config = Config(), progress=None) -> Result:
         row["labelling"] = lab
         rows.append(row)
         tick(labelling=lab, rtr=row["robust_train"], rte=row["robust_test"])
-    labellings = _collect(rows) if rows else {}
-    timings["labellings"] = time.perf_counter() - t
-    bar.close()
+    return _collect(rows) if rows else {}
 
+
+STAGES = ("width sweep", "dimension sweep", "whole support", "manifold", "labellings")
+
+
+def run(config: Config = Config(), progress=None) -> Result:
+    """Run the five measurements, stage by stage (see the module docstring); no plotting."""
+    c = config
+    rng = np.random.default_rng(c.seed)
+    st = Stages("expressivity", STAGES, progress)
+    tick = _Ticker(c, progress)
+    width_sweep, references = st.run("width sweep", stage_width_sweep, c, rng, tick)
+    st.numbers["width_sweep"] = width_sweep      # reported by Interrupted on Ctrl-C
+    dim_sweep = st.run("dimension sweep", stage_dimension_sweep, c, rng, tick)
+    support = st.run("whole support", stage_whole_support, c, rng, tick)
+    manifold = st.run("manifold", stage_manifold, c, rng, tick)
+    labellings = st.run("labellings", stage_labellings, c, rng, tick)
+    tick.bar.close()
+    seconds = st.close()
     result = Result(config=c, width_sweep=width_sweep, dim_sweep=dim_sweep, support=support,
                     manifold=manifold, references=references, targets={}, labellings=labellings,
-                    seconds=time.perf_counter() - t0, timings=timings)
+                    seconds=seconds.pop("total"), timings=seconds)
     result.targets = _targets(result)
     return result
 
@@ -357,134 +382,77 @@ def _targets(r: Result) -> dict:
     }
 
 
-def _fmt_pct(x):
-    return "n/a" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.1f}%"
-
-
-def _fmt_w(x, cap):
-    return f"> {cap}" if x is None else str(x)
-
-
-def summary_table(result: Result) -> str:
-    """The paper's statements beside the measured numbers (PASS/FAIL per target)."""
-    r, c, t, ref = result, result.config, result.targets, result.references
-    w, ds, sup = r.width_sweep, r.dim_sweep, r.support
-    need_s, need_m = t["width_needed_support"], t["width_needed_memorise"]
-    rows = [
-        claim_row("robust training is easy", "mild over-parameterisation: poly(N, d) size memorises N points robustly",
-                  f"robust train >= 99% first at width {t['width_first_fit']} "
-                  f"({t['params_first_fit']} params; N d = {c.n_train * c.d})",
-                  "at some width <= 512", t["width_first_fit"] is not None and t["width_first_fit"] <= 512),
-        claim_row("constant robust generalization gap", "robust test error stays constant below size exp(d)",
-                  f"robust train - test >= {_fmt_pct(t['gap_min_after_fit'])} at every width >= the fitting one "
-                  f"(test {_fmt_pct(t['robust_test_max_width'])} at width {w['width'][-1]})",
-                  ">= 30 points", t["gap_min_after_fit"] is not None and t["gap_min_after_fit"] >= 0.30),
-        claim_row("width does not close it", "more width (still << exp(d)) does not help",
-                  f"robust test gain from the fitting width to {w['width'][-1]}: "
-                  f"{_fmt_pct(t['test_gain_after_fit'])}", "<= 10 points",
-                  t["test_gain_after_fit"] is not None and t["test_gain_after_fit"] <= 0.10),
-        claim_row("  (no learner beats coverage)", "[derived] unseen random labels are coin flips",
-                  f"max(robust test - coverage bound) = {100 * t['robust_test_minus_coverage_bound_max']:+.1f} pts",
-                  "<= +5 pts (sampling)", t["robust_test_minus_coverage_bound_max"] <= 0.05),
-        claim_row("linearly separable: clean is easy", "hyperplane x_d = 1/2 separates the classes",
-                  f"x_d - 1/2: clean test {_fmt_pct(ref['linear_clean_test'])}, robust {_fmt_pct(ref['linear_robust_test'])}",
-                  "clean 100%", ref["linear_clean_test"] == 1.0),
-        claim_row("a robust classifier exists", "f* = (d(x,B)-d(x,A))/(d(x,A)+d(x,B)), robust at radius < eps",
-                  f"f* on the support ({ref['fstar_support_stored_points']} stored points): exact robust "
-                  f"train {_fmt_pct(ref['fstar_support_train']['lower'])}, test {_fmt_pct(ref['fstar_support_test']['lower'])}",
-                  "100% exact", ref["fstar_support_test"]["exact"] and ref["fstar_support_test"]["lower"] == 1.0
-                  and ref["fstar_support_train"]["lower"] == 1.0),
-        claim_row("  f* memorising the training set", "robust memorisation (O(N d) numbers)",
-                  f"exact robust train {_fmt_pct(ref['fstar_train_train']['lower'])}, "
-                  f"test [{_fmt_pct(ref['fstar_train_test']['lower'])}, {_fmt_pct(ref['fstar_train_test']['upper'])}]",
-                  "train 100%", ref["fstar_train_train"]["lower"] == 1.0),
-        claim_row("gap grows with d", "size needed grows like (2 eps)^(-(d-1)/6)",
-                  "gap " + ", ".join(f"d={d}: {_fmt_pct(g)}" for d, g in zip(ds["d"], t["gap_by_d"])),
-                  "last - first >= 30 points", t["gap_increase_over_d"] >= 0.30),
-        claim_row("robust generalization needs exp(d) size", "exp(Omega(d)) lower bound vs poly upper bound",
-                  "width for >= {:.0f}% on the whole support: ".format(100 * c.target_acc)
-                  + ", ".join(f"d={d} (M={M}): {_fmt_w(a, sup['widths'][-1])}"
-                              for d, M, a in zip(sup["dims"], sup["n_cells"], need_s)),
-                  "last/first >= 2^(d_last - d_first)",
-                  all(a is not None for a in need_s[:-1]) and _grows(need_s, sup["dims"], sup["widths"][-1])),
-        claim_row("  vs robust memorisation", f"fixed N points (N = {sup['memorise_n'][-1]})",
-                  "width: " + ", ".join(f"d={d}: {_fmt_w(a, sup['widths'][-1])}" for d, a in zip(sup["dims"], need_m)),
-                  "stays <= 4x its d-min value", _bounded(need_m)),
-        claim_row("manifold: k matters, not d", "exp(O(k)) suffices, exp(Omega(k)) needed",
-                  f"robust test at k={c.manifold_k}: " + ", ".join(
-                      f"d={d}: {_fmt_pct(v)}" for d, v in zip(r.manifold["vary_d"]["d"], r.manifold["vary_d"]["robust_test"]))
-                  + f"; range {_fmt_pct(t['manifold_rte_range_over_d'])}", "range <= 10 points",
-                  t["manifold_rte_range_over_d"] <= 0.10),
-        claim_row("  robust test falls with k", f"ambient d = {c.manifold_d}",
-                  ", ".join(f"k={k}: {_fmt_pct(v)}" for k, v in zip(r.manifold["vary_k"]["k"], r.manifold["vary_k"]["robust_test"])),
-                  "first - last >= 20 points", t["manifold_rte_drop_over_k"] >= 0.20),
-    ]
-    lg, lb = t["labelling_gap"], t["labelling_over_bound"]
-    if "checkerboard" in lg:
-        rows.append(claim_row("deterministic phi: gap persists", "phi arbitrary (here parity of the cell)",
-                              f"checkerboard: robust train - test = {_fmt_pct(lg['checkerboard'])}",
-                              ">= 30 points", lg["checkerboard"] >= 0.30))
-    if "halfspace" in lb:
-        rows.append(claim_row("  control: simple phi generalizes", "[lib] few bits to store -> small net suffices",
-                              f"halfspace: robust test - coverage bound = {100 * lb['halfspace']:+.1f} pts",
-                              ">= +10 pts", lb["halfspace"] >= 0.10))
-    head = (f"Expressive power (Li et al. 2022): grid hard instance, eps={c.eps} (K={int(np.floor(1 / (2 * c.eps) + 1e-9))}), "
-            f"eps0={c.eps0}, l2 radius delta={c.delta}, labelling={c.labelling}; two-layer ReLU nets, "
-            f"PGD-{c.train_steps} adversarial training, evaluation PGD (stronger)")
-    wt = format_table(
+def _width_table(r: Result) -> str:
+    w = r.width_sweep
+    return format_table(
         [[m, p, _fmt_pct(a), _fmt_pct(b), _fmt_pct(s), _fmt_pct(u), _fmt_pct(cl), _fmt_pct(cb), e]
-         for m, p, a, b, s, u, cl, cb, e in zip(w["width"], w["params"], w["robust_train"], w["robust_test"],
-                                                w["robust_test_seen"], w["robust_test_unseen"], w["clean_test"],
+         for m, p, a, b, s, u, cl, cb, e in zip(w["width"], w["params"], w["robust_train"],
+                                                w["robust_test"], w["robust_test_seen"],
+                                                w["robust_test_unseen"], w["clean_test"],
                                                 w["coverage_bound"], w["epochs"])],
         ["width", "params", "robust train", "robust test", "test seen", "test unseen", "clean test",
          "coverage bnd", "epochs"])
-    dt = format_table(
+
+
+def _dimension_table(r: Result) -> str:
+    ds = r.dim_sweep
+    return format_table(
         [[d, M, _fmt_pct(cv), _fmt_pct(a), _fmt_pct(b), _fmt_pct(cb),
           _fmt_pct(f) if f == fl else f"[{_fmt_pct(fl)}, {_fmt_pct(f)}]"]
-         for d, M, cv, a, b, cb, f, fl in zip(ds["d"], ds["n_cells"], ds["coverage"], ds["robust_train"],
-                                              ds["robust_test"], ds["coverage_bound"], ds["fstar_train_test"],
+         for d, M, cv, a, b, cb, f, fl in zip(ds["d"], ds["n_cells"], ds["coverage"],
+                                              ds["robust_train"], ds["robust_test"],
+                                              ds["coverage_bound"], ds["fstar_train_test"],
                                               ds["fstar_train_test_lower"])],
-        ["d", "cells M", "coverage", "robust train", "robust test", "coverage bnd", "f*(train) test"])
-    st = format_table(
+        ["d", "cells M", "coverage", "robust train", "robust test", "coverage bnd",
+         "f*(train) test"])
+
+
+def _support_table(r: Result) -> str:
+    sup = r.support
+    return format_table(
         [[d, M] + [_fmt_pct(v) if not np.isnan(v) else "" for v in row]
          for d, M, row in zip(sup["dims"], sup["n_cells"], np.asarray(sup["robust_acc_support"]))],
         ["d", "cells M"] + [f"m={m}" for m in sup["widths"]])
-    mt = format_table(
+
+
+def _manifold_table(r: Result) -> str:
+    man = r.manifold
+    return format_table(
         [[k, d, M, _fmt_pct(a), _fmt_pct(b), _fmt_pct(cb)]
          for part in ("vary_k", "vary_d") for k, d, M, a, b, cb in zip(
-             r.manifold[part]["k"], r.manifold[part]["d"], r.manifold[part]["n_cells"],
-             r.manifold[part]["robust_train"], r.manifold[part]["robust_test"], r.manifold[part]["coverage_bound"])],
+             man[part]["k"], man[part]["d"], man[part]["n_cells"], man[part]["robust_train"],
+             man[part]["robust_test"], man[part]["coverage_bound"])],
         ["k", "d", "cells M", "robust train", "robust test", "coverage bnd"])
+
+
+def _labelling_table(r: Result) -> str:
     lab = r.labellings
-    lt = format_table(
+    return format_table(
         [[name, _fmt_pct(a), _fmt_pct(b), _fmt_pct(cl), _fmt_pct(cb)]
          for name, a, b, cl, cb in zip(lab.get("labelling", []), lab.get("robust_train", []),
                                        lab.get("robust_test", []), lab.get("clean_test", []),
                                        lab.get("coverage_bound", []))],
         ["labelling", "robust train", "robust test", "clean test", "coverage bnd (random phi)"])
+
+
+def summary_table(result: Result) -> str:
+    """The declared claims (:mod:`npfp.expressivity.claims`) measured, and the five sweeps."""
+    r, c = result, result.config
+    K = int(np.floor(1 / (2 * c.eps) + 1e-9))
+    head = (f"Expressive power (Li et al. 2022): grid hard instance, eps={c.eps} (K={K}), "
+            f"eps0={c.eps0}, l2 radius delta={c.delta}, labelling={c.labelling}; two-layer ReLU "
+            f"nets, PGD-{c.train_steps} adversarial training, evaluation PGD (stronger)")
+    times = ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items())
     return "\n".join([
-        head, format_table(rows, ["claim", "paper", "measured", "target", "verdict"]), "",
-        f"1. width sweep (d={c.d}, M={w['n_cells']} cells, n_train={c.n_train}, n_test={c.n_test})", wt, "",
-        f"2. dimension sweep (width {c.sweep_width}, n_train={c.n_train})", dt, "",
-        "3. robust accuracy on the whole support (training set = support) against width", st, "",
-        f"4. manifold (width {c.sweep_width}, n_train={c.n_train})", mt, "",
-        f"5. other labellings (d={c.d}, width {c.sweep_width}, n_train={c.n_train})", lt,
-        f"[{r.seconds:.1f} s: " + ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items()) + "]"])
-
-
-def _grows(need, dims, cap):
-    """Exponential growth, end to end: width(d_last) >= 2^(d_last - d_first) width(d_first).
-
-    A width not reached within the sweep counts as 2 cap (it is > cap).  Judged end to end,
-    not step by step, because one seed's "first width that fits" is noisy by a factor 2.
-    """
-    vals = [2 * cap if a is None else a for a in need]
-    return vals[-1] >= 2 ** (dims[-1] - dims[0]) * vals[0]
-
-
-def _bounded(need):
-    vals = [a for a in need if a is not None]
-    return len(vals) == len(need) and max(vals) <= 4 * min(vals)
+        head, verdict_table(evaluate(CLAIMS, r)), "",
+        f"1. width sweep (d={c.d}, M={r.width_sweep['n_cells']} cells, n_train={c.n_train}, "
+        f"n_test={c.n_test})", _width_table(r), "",
+        f"2. dimension sweep (width {c.sweep_width}, n_train={c.n_train})", _dimension_table(r), "",
+        "3. robust accuracy on the whole support (training set = support) against width",
+        _support_table(r), "",
+        f"4. manifold (width {c.sweep_width}, n_train={c.n_train})", _manifold_table(r), "",
+        f"5. other labellings (d={c.d}, width {c.sweep_width}, n_train={c.n_train})",
+        _labelling_table(r), f"[{r.seconds:.1f} s: {times}]"])
 
 
 def plot(result: Result, path: str) -> str:
@@ -570,8 +538,8 @@ def save(result: Result, outdir: str) -> list:
     summary = {"config": dataclasses.asdict(r.config), "width_sweep": r.width_sweep,
                "dim_sweep": r.dim_sweep, "support": r.support, "manifold": r.manifold,
                "references": r.references, "targets": r.targets, "labellings": r.labellings,
-               "seconds": r.seconds,
-               "timings": r.timings}
+               "seconds": r.seconds, "timings": r.timings,
+               "claims": [v.as_dict() for v in evaluate(CLAIMS, r)]}
     return [save_json(summary, os.path.join(outdir, "expressivity.json")),
             save_npz({"widths": np.asarray(r.support["widths"]), "dims": np.asarray(r.support["dims"]),
                       "robust_acc_support": r.support["robust_acc_support"],

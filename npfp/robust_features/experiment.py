@@ -31,26 +31,24 @@ Setting (library choices, docs/papers/robust-features.md):
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..attacks import PGD
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..claims import evaluate as evaluate_claims
+from ..claims import verdict_table
+from ..experiments import Stages, save_figure, save_json, save_npz, subplots
 from ..nn import PatchCNN
 from ..optim import SGD
 from ..training import fit
+from .claims import CLAIMS, METHODS, TITLES
 from .data import RobustFeatureData
 from .measures import feature_metrics, nonrobust_attack, nonrobust_correlation, robust_correlation
 
 __all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save", "make_model",
-           "train_phase", "train_all", "one_step_attack", "pgd_attack", "evaluate", "METHODS"]
-
-METHODS = ("standard", "adv_one_step", "adv_pgd", "adv_one_step_then_pgd")
-TITLES = {"standard": "standard training", "adv_one_step": "adv. training (one step)",
-          "adv_pgd": "adv. training (PGD)", "adv_one_step_then_pgd": "adv. training (one step, then PGD)"}
-
+           "train_phase", "train_all", "one_step_attack", "pgd_attack", "evaluate", "METHODS",
+           "TITLES", "CLAIMS", "STAGES"]
 
 @dataclass(frozen=True)
 class Config:
@@ -171,61 +169,61 @@ def evaluate(model, data: RobustFeatureData, X, y, eps: float, steps: int = 20, 
             "pgd": PGD(eps, "linf", steps=steps)(model, X, y, rng=rng).accuracy}
 
 
-def run(config: Config = Config(), progress=None) -> Result:
-    """Train the models of METHODS and measure features and robustness."""
-    c = config
+def stage_data(c: Config) -> tuple:
+    """Sec. 3: the patch data (robust features u_j, dense non-robust features v_j)."""
     if not 0 <= c.warmup <= c.epochs:
         raise ValueError(f"warmup must be in [0, epochs={c.epochs}], got {c.warmup}")
-    t0 = time.perf_counter()
     rng = np.random.default_rng(c.seed)
     data = RobustFeatureData.create(K=c.K, D=c.D, P=c.P, n_robust=c.n_robust, alpha=c.alpha,
                                     beta=c.beta, sigma_p=c.sigma_p)
     Xtr, ytr = data.sample(c.n_train, rng)
     Xte, yte = data.sample(c.n_test, rng)
-    trained = train_all(data, Xtr, ytr, c, rng=rng)
+    return data, (Xtr, ytr), (Xte, yte), rng
+
+
+def stage_evaluation(data, test, trained: dict, c: Config, progress=None) -> dict:
+    """Every method: clean, -v_y-attack and PGD test accuracy, and the feature correlations."""
+    Xte, yte = test
     out = {k: {} for k in ("rc", "nc", "ph", "clean", "nra", "pgd", "rcorr", "ncorr")}
     for method in METHODS:
         model, rc, nc, ph = trained[method]
-        ev = evaluate(model, data, Xte, yte, c.eps, c.eval_steps, rng=np.random.default_rng(c.seed + 1))
+        ev = evaluate(model, data, Xte, yte, c.eps, c.eval_steps,
+                      rng=np.random.default_rng(c.seed + 1))
         out["rc"][method], out["nc"][method], out["ph"][method] = rc, nc, ph
-        out["clean"][method], out["nra"][method], out["pgd"][method] = ev["clean"], ev["nonrobust_attack"], ev["pgd"]
-        out["rcorr"][method], out["ncorr"][method] = robust_correlation(model, data), nonrobust_correlation(model, data)
+        out["clean"][method], out["nra"][method] = ev["clean"], ev["nonrobust_attack"]
+        out["pgd"][method] = ev["pgd"]
+        out["rcorr"][method] = robust_correlation(model, data)
+        out["ncorr"][method] = nonrobust_correlation(model, data)
         if progress:
             print(f"  {method}: clean {ev['clean']:.3f}  -v_y attack {ev['nonrobust_attack']:.3f}  "
                   f"PGD {ev['pgd']:.3f}", flush=True)
+    return out
+
+
+STAGES = ("data", "training", "evaluation")
+
+
+def run(config: Config = Config(), progress=None) -> Result:
+    """Train the models of METHODS and measure features and robustness."""
+    c = config
+    st = Stages("robust-features", STAGES, progress)
+    data, (Xtr, ytr), test, rng = st.run("data", stage_data, c)
+    trained = st.run("training", train_all, data, Xtr, ytr, c, rng=rng)
+    out = st.run("evaluation", stage_evaluation, data, test, trained, c, progress)
+    st.numbers.update(clean_acc=out["clean"], pgd_acc=out["pgd"])
     return Result(config=c, scale=data.scale_report(c.eps, c.q), robust_curves=out["rc"],
                   nonrobust_curves=out["nc"], phase_starts=out["ph"], clean_acc=out["clean"],
                   nonrobust_attack_acc=out["nra"], pgd_acc=out["pgd"], robust_corr=out["rcorr"],
-                  nonrobust_corr=out["ncorr"], seconds=time.perf_counter() - t0)
+                  nonrobust_corr=out["ncorr"], seconds=st.close()["total"])
 
 
 def summary_table(r: Result) -> str:
-    """Measured claims beside the paper's statements."""
-    s = "standard"
-    rows = [
-        claim_row("standard: clean accuracy", "standard training fits the data",
-                  f"{100 * r.clean_acc[s]:.1f}%", ">= 95%", r.clean_acc[s] >= 0.95),
-        claim_row("standard: -v_y attack", "perturbation along -v_y fools it",
-                  f"{100 * r.nonrobust_attack_acc[s]:.1f}% (PGD {100 * r.pgd_acc[s]:.1f}%)", "<= 10%",
-                  r.nonrobust_attack_acc[s] <= 0.10),
-        claim_row("standard: features", "learns mainly the non-robust feature",
-                  f"non-robust {r.nonrobust_corr[s]:.3f} vs robust {r.robust_corr[s]:.3f}",
-                  "non-robust > robust", r.nonrobust_corr[s] > r.robust_corr[s]),
-    ]
-    for meth in METHODS[1:]:
-        name = TITLES[meth]
-        rob = min(r.pgd_acc[meth], r.nonrobust_attack_acc[meth])
-        rows.append(claim_row(f"{name}: robust accuracy", "adversarial training is robust",
-                              f"PGD {100 * r.pgd_acc[meth]:.1f}%, -v_y {100 * r.nonrobust_attack_acc[meth]:.1f}% "
-                              f"(clean {100 * r.clean_acc[meth]:.1f}%)", ">= 90%", rob >= 0.90))
-        rows.append(claim_row(f"{name}: features", "robust learning up, non-robust suppressed",
-                              f"robust {r.robust_corr[meth]:.3f} vs non-robust {r.nonrobust_corr[meth]:.3f}",
-                              "robust > non-robust", r.robust_corr[meth] > r.nonrobust_corr[meth]))
+    """The declared claims (:mod:`npfp.robust_features.claims`) measured, and the scales."""
     sc = r.scale
-    note = (f"\nscales: alpha > 2 eps: {sc['robust_survives']}; eps sqrt(D) = {sc['nonrobust_shift']:.3g} "
-            f">= 2 beta: {sc['nonrobust_reversed']}; P beta^q / (|R| alpha^q) = {sc['dense_dominates']:.3g}"
-            f"  [{r.seconds:.1f} s]")
-    return format_table(rows, ["claim", "paper", "measured", "target", "ok"]) + note
+    note = (f"\nscales: alpha > 2 eps: {sc['robust_survives']}; eps sqrt(D) = "
+            f"{sc['nonrobust_shift']:.3g} >= 2 beta: {sc['nonrobust_reversed']}; "
+            f"P beta^q / (|R| alpha^q) = {sc['dense_dominates']:.3g}  [{r.seconds:.1f} s]")
+    return verdict_table(evaluate_claims(CLAIMS, r)) + note
 
 
 def save(r: Result, outdir: str) -> list:
@@ -235,7 +233,9 @@ def save(r: Result, outdir: str) -> list:
     paths = [save_json({"config": r.config, "scale": r.scale, "clean_acc": r.clean_acc,
                         "nonrobust_attack_acc": r.nonrobust_attack_acc, "pgd_acc": r.pgd_acc,
                         "robust_corr": r.robust_corr, "nonrobust_corr": r.nonrobust_corr,
-                        "seconds": r.seconds}, os.path.join(outdir, "robust_features.json"))]
+                        "seconds": r.seconds,
+                        "claims": [v.as_dict() for v in evaluate_claims(CLAIMS, r)]},
+                       os.path.join(outdir, "robust_features.json"))]
     arrays = {f"{k}_robust": v for k, v in r.robust_curves.items()}
     arrays.update({f"{k}_nonrobust": v for k, v in r.nonrobust_curves.items()})
     paths.append(save_npz(arrays, os.path.join(outdir, "robust_features.npz")))
