@@ -74,7 +74,7 @@ def seeds(args):
 def scaling(args):
     print("| d | m | n | kappa | tau | c(d) clean -> AT | clean | clean-trained robust (fixed) "
           "| FGM-AT robust | purified | mu* = (tau - kappa/c) sqrt(d) | clean net's survivors "
-          "(s, mu: robust/count) | s |")
+          "(s, mu: robust/count) | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for d, sets in SCALING.items():
         base = E.preset_config(sets) if isinstance(sets, str) else E.Config()
