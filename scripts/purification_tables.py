@@ -51,7 +51,7 @@ def seeds(args):
     base = E.preset_config(args.preset)
     print("| seed | clean | clean-trained robust (fixed attack alone) | FGM-AT robust (clean) "
           "| PGD-AT robust | purified | med abs cos(w,w0) / (w',w0) | mixture drop | "
-          "c clean -> AT | lower bound: NTK AT, poly AT | rank<=5 / full | claims passed | s |")
+          "c clean -> AT | lower bound: NTK AT, poly AT | rank<=5 / full | claims passed | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for seed in seeds_arg(args.seeds):
         res, v = one(dataclasses.replace(base, seed=seed), f"{args.preset}-seed{seed}")
