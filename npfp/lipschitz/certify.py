@@ -18,7 +18,7 @@ import numpy as np
 from .._validation import check_array, check_class_labels, check_nonnegative
 
 __all__ = ["certified_margin", "certified_radius", "certified_mask", "certified_accuracy",
-           "certified_accuracy_curve"]
+           "certified_accuracy_curve", "two_layer_certified_radius"]
 
 
 def certified_margin(logits, y) -> np.ndarray:
@@ -77,3 +77,29 @@ def certified_accuracy_curve(model, X, y, eps_grid, *, lipschitz=None):
     M = certified_margin(model.decision_function(X), y)
     acc = (M[None, :] > 2.0 * L * eps[:, None]).mean(axis=1)
     return eps, acc, np.maximum(M, 0.0) / (2.0 * L)
+
+
+def two_layer_certified_radius(model, X, y) -> np.ndarray:
+    r"""A (loose) certified l_inf radius for :class:`npfp.nn.TwoLayerNet` with K logits.
+
+    For f_c(x) = sum_r a_{rc} relu(<w_r, x> + b_r), each ReLU is 1-Lipschitz and
+    |<w_r, delta>| <= ||w_r||_1 ||delta||_inf, so the logit difference f_y - f_c is
+    L_{yc}-Lipschitz in l_inf with the global bound
+    :math:`L_{yc} = \sum_r |a_{ry} - a_{rc}|\,\|w_r\|_1`; a point is certified at every
+    radius below :math:`\min_{c \ne y} (f_y(x) - f_c(x)) / L_{yc}` (0 if misclassified).
+    The standard global-Lipschitz certificate (e.g. Tsuzuku, Sato & Sugiyama, NeurIPS
+    2018, Sec. 3), used here to show how little an empirically robust network certifies.
+    """
+    a = model.params["a"]
+    if a.ndim != 2:
+        raise ValueError("model must be a K-class TwoLayerNet (second layer of shape (m, K))")
+    Z = model.decision_function(X)
+    y = check_class_labels(y, Z.shape[1], "y", n=Z.shape[0], against="X")
+    wn = np.abs(model.params["W"]).sum(axis=1)                                  # (m,)
+    L = np.einsum("r,rcd->cd", wn, np.abs(a[:, :, None] - a[:, None, :]))       # (K, K)
+    gap = Z[np.arange(len(y)), y][:, None] - Z                                  # (n, K)
+    Ly = L[y]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(Ly > 0, gap / np.where(Ly > 0, Ly, 1.0), np.inf)
+    r[np.arange(len(y)), y] = np.inf
+    return np.maximum(r.min(axis=1), 0.0)
