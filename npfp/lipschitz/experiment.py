@@ -41,7 +41,7 @@ from .certify import certified_accuracy_curve, two_layer_certified_radius
 from .model import Ensemble, LinfDistNet
 from .train import train_linf_dist
 
-__all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result", "load_data"]
+__all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result", "load_data", "seed_table"]
 
 
 @dataclass(frozen=True)
@@ -290,3 +290,33 @@ def save(result: Result, outdir: str) -> list:
                                          title=f"{r.dataset}: certified vs empirical",
                                          xlabel=r"l_inf radius $\epsilon$"))
     return paths
+
+
+def seed_table(json_paths) -> str:
+    """A Markdown table, one row per saved run (``certified.json`` files of several seeds).
+
+    Columns: seed, clean / certified / PGD accuracy (%) at ``eps_target`` for the last
+    iterate and EMA of member 0, the best EMA member and the EMA ensemble, the
+    adversarially trained two-layer net, EMA - last per member (points), the number of
+    certified points PGD broke, and the run's wall seconds.
+    """
+    import json
+
+    rows = ["| seed | last 0 cert | EMA 0 cert | EMA - last, all members (pts) | best member cert | "
+            "ensemble cert | ensemble clean / PGD | two-layer adv. clean / PGD / cert | broken | s |",
+            "|" + "---|" * 10]
+    for path in json_paths:
+        with open(path, encoding="utf-8") as fh:
+            r = json.load(fh)
+        c, t = r["config"], r["targets"]
+        j = [float(e) for e in r["eps"]].index(float(c["eps_target"]))
+        cert, pgd, clean = r["certified"], r["pgd"], r["clean"]
+        tl = "two-layer adv. trained"
+        rows.append(
+            f"| {c['seed']} | {100 * cert['last 0'][j]:.1f} | {100 * cert['ema 0'][j]:.1f} | "
+            + ", ".join(f"{100 * v:+.1f}" for v in t["ema_minus_last"])
+            + f" | {100 * t['best_member_certified']:.1f} | {100 * t['ensemble_certified']:.1f} | "
+            f"{100 * clean['ensemble (ema)']:.1f} / {100 * pgd['ensemble (ema)'][j]:.1f} | "
+            f"{100 * clean[tl]:.1f} / {100 * pgd[tl][j]:.1f} / {100 * cert[tl][j]:.1f} | "
+            f"{t['total_broken']} | {r['seconds']:.0f} |")
+    return "\n".join(rows)
