@@ -237,6 +237,8 @@ def test_training_improves_and_engine_fit_works():
     (lambda: hinge_margin_loss(np.ones((2, 3)), [0, 1], -1.0), "theta"),
     (lambda: train_linf_dist(LinfDistNet(3, (), 2), np.ones((2, 3)), [0, 1], epochs=1, loss="mse"), "loss"),
     (lambda: EMA(LinfDistNet(3, (), 2), decay=1.0), "decay"),
+    (lambda: train_linf_dist(LinfDistNet(3, (), 2), np.ones((2, 3)), [0, 1], epochs=1, lr_schedule="step"),
+     "lr_schedule"),
 ])
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises((ValueError, TypeError), match=name):

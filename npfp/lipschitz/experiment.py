@@ -54,6 +54,7 @@ class Config:
     epochs: int = 20
     batch_size: int = 64
     lr: float = 0.02
+    lr_schedule: str = "cosine"     # or 'constant'
     loss: str = "hinge"             # 'hinge' (Zhang et al. 2021) or 'ce'
     theta: float = 0.3              # hinge threshold on the margin (radius theta / 2)
     p_start: float = 8.0
@@ -88,6 +89,8 @@ class Config:
             raise ValueError(f"inf_epochs must be <= epochs ({self.epochs}), got {self.inf_epochs}")
         if not all(isinstance(w, (int, np.integer)) and w >= 1 for w in self.widths):
             raise ValueError(f"widths must be positive ints, got {self.widths!r}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         if self.loss not in ("hinge", "ce"):
             raise ValueError(f"loss must be 'hinge' or 'ce', got {self.loss!r}")
         for name in ("lr", "adv_lr", "p_start", "p_end"):
@@ -176,7 +179,8 @@ def run(config: Config = Config(), progress=None) -> Result:
         net = LinfDistNet(d, c.widths, 10, X_init=Xtr, y_init=ytr, rng=seed)
         hist, ema = train_linf_dist(net, Xtr, ytr, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
                                     loss=c.loss, theta=c.theta, p_start=c.p_start, p_end=c.p_end,
-                                    inf_epochs=c.inf_epochs, ema_decay=c.ema_decay, rng=seed)
+                                    inf_epochs=c.inf_epochs, ema_decay=c.ema_decay,
+                                    lr_schedule=c.lr_schedule, rng=seed)
         lasts.append(net)
         emas.append(ema)
         train[f"member {k}"] = hist.as_dict()
@@ -261,7 +265,8 @@ def summary_table(result: Result) -> str:
                   f"{100 * r.certified['two-layer adv. trained'][j]:.1f}%", "(reported)", True),
     ]
     head = (f"Certified l_inf robustness on {r.dataset} (n_train={c.n_train}, widths={c.widths}, "
-            f"{c.n_members} members x {c.epochs} epochs, loss={c.loss}, theta={c.theta}, seed={c.seed})")
+            f"{c.n_members} members x {c.epochs} epochs, lr {c.lr} {c.lr_schedule}, loss={c.loss}, theta={c.theta}, "
+            f"seed={c.seed})")
     names = [n for n in r.certified if n.endswith(" 0") or not n[-1].isdigit()]
     grid_rows = []
     for n in names:

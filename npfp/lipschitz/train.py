@@ -163,8 +163,11 @@ class TrainHistory:
 def train_linf_dist(model, X, y, *, epochs: int, batch_size: int = 128, lr: float = 0.02,
                     loss: str = "hinge", theta: float = 0.3, ce_scale: float = 10.0,
                     p_start: float = 8.0, p_end: float = 1000.0, inf_epochs: int = 1,
-                    ema_decay: float = 0.99, rng=None):
-    """Train an l_inf-dist net in place with the p schedule, Adam (cosine lr) and an EMA.
+                    ema_decay: float = 0.99, lr_schedule: str = "cosine", rng=None):
+    """Train an l_inf-dist net in place with the p schedule, Adam and an EMA.
+
+    ``lr_schedule`` is 'cosine' (decays to 0 over the epochs, :func:`npfp.optim.cosine`)
+    or 'constant' (the last iterates stay noisy: where an EMA has most to average).
 
     Returns
     -------
@@ -183,8 +186,10 @@ def train_linf_dist(model, X, y, *, epochs: int, batch_size: int = 128, lr: floa
     inf_epochs = check_int(inf_epochs, "inf_epochs", minimum=0, maximum=epochs)
     if loss not in ("hinge", "ce"):
         raise ValueError(f"loss must be 'hinge' or 'ce', got {loss!r}")
+    if lr_schedule not in ("cosine", "constant"):
+        raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {lr_schedule!r}")
     rng = check_rng(rng)
-    opt = Adam(lr, schedule=cosine(epochs))
+    opt = Adam(lr, schedule=cosine(epochs) if lr_schedule == "cosine" else None)
     ema = EMA(model, ema_decay)
     hist = TrainHistory()
     n = X.shape[0]
