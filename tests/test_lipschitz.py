@@ -243,3 +243,16 @@ def test_training_improves_and_engine_fit_works():
 def test_bad_input_names_the_argument(call, name):
     with pytest.raises((ValueError, TypeError), match=name):
         call()
+
+
+def test_linf_dist_benchmark_smoke():
+    import os
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from benchmarks import linf_dist as bench
+
+    rows = bench.run(sizes=("digits",), dtypes=("float32",), repeats=1, torch_mode="off")
+    assert len(rows) == 1 and rows[0]["fwd_s"] > 0 and rows[0]["pass_s"] > 0
+    assert "| digits (1000, 64, 64) | float32 |" in bench.markdown(rows)
