@@ -67,7 +67,7 @@ print(f"max |u(x) - u(x')| / ||x - x'||_inf over 500 random pairs: {ratio.max():
 #
 # The gradient of $\|z\|_\infty$ touches only its arg-max coordinate, so training starts
 # from the smooth relaxation $\|z\|_p$ with $p = 8$ and raises $p$ geometrically to 1000,
-# then finishes at $p = \infty$ (Zhang et al. 2021, Sec. 4). The loss is the hinge on the
+# then finishes at $p = \infty$ (Zhang et al. 2021, training section). The loss is the hinge on the
 # margin, $\max(\max_{c \ne y} g_c + \theta - g_y, 0)$, which pushes margins above
 # $\theta$; we keep an exponential moving average (EMA) of the weights as we go.
 

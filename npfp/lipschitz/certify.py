@@ -1,13 +1,13 @@
 r"""Certified margins, radii and accuracy for networks whose logits are Lipschitz in l_inf.
 
 If every logit g_c is L-Lipschitz in l_inf (L = 1 for l_inf-dist nets, Zhang et al.
-2021, Sec. 3.2, and for their ensembles), then for ||delta||_inf <= eps the margin
+2021, the section on the l_inf-dist net's Lipschitz property, and for their ensembles), then for ||delta||_inf <= eps the margin
 
 .. math:: M(x, y) = g_y(x) - \max_{c \ne y} g_c(x)
 
 drops by at most 2 L eps (g_y loses at most L eps, each rival gains at most L eps).
 Hence a point with M(x, y) > 2 L eps is classified correctly at every x + delta in the
-ball: it is **certified at eps** (Zhang et al. 2021, Sec. 3.2, Eq. (4); the ensemble
+ball: it is **certified at eps** (Zhang et al. 2021, the margin certificate of the l_inf-dist net; the ensemble
 paper's certificate is the same with the averaged logits).  The certified radius is
 M / (2 L) for correctly classified points and 0 otherwise.
 """
@@ -88,7 +88,7 @@ def two_layer_certified_radius(model, X, y) -> np.ndarray:
     :math:`L_{yc} = \sum_r |a_{ry} - a_{rc}|\,\|w_r\|_1`; a point is certified at every
     radius below :math:`\min_{c \ne y} (f_y(x) - f_c(x)) / L_{yc}` (0 if misclassified).
     The standard global-Lipschitz certificate (e.g. Tsuzuku, Sato & Sugiyama, NeurIPS
-    2018, Sec. 3), used here to show how little an empirically robust network certifies.
+    2018, Lipschitz-margin training), used here to show how little an empirically robust network certifies.
     """
     a = model.params["a"]
     if a.ndim != 2:

@@ -2,8 +2,9 @@ r"""The l_inf-dist neuron and its smoothed l_p relaxation, with hand-written (su
 
 Source: B. Zhang, T. Cai, Z. Lu, D. He, L. Wang, "Towards Certifying l_inf Robustness
 using Neural Networks with l_inf-dist Neurons", ICML 2021 (below "Zhang et al. 2021"),
-Sec. 3.1 (Definition of the l_inf-dist neuron, Eq. (1)) and Sec. 4 (training with the
-l_p relaxation, p annealed towards infinity).
+the definition of the l_inf-dist neuron and the training section (the l_p relaxation,
+p annealed towards infinity).  Section and equation numbers are not quoted here: we
+cite by topic, which survives the paper's arXiv and proceedings versions.
 
 For inputs ``X`` (n, d) and neuron weights ``W`` (m, d) (row j is neuron w_j), the layer
 outputs
@@ -19,7 +20,7 @@ The full (n, m, d) tensor is never materialised.
 
 (Sub)gradients
 --------------
-p = inf (Zhang et al. 2021, Sec. 3.1): with k* = argmax_k |x_k - w_{jk}|,
+p = inf (Zhang et al. 2021, definition of the l_inf-dist neuron): with k* = argmax_k |x_k - w_{jk}|,
 
 .. math:: \partial u_j / \partial x_k = \mathrm{sign}(x_{k^*} - w_{jk^*})\,[k = k^*],
           \qquad \partial u_j / \partial w_{jk} = -\partial u_j / \partial x_k,
@@ -31,8 +32,8 @@ hull of the tied coordinates' signed unit vectors).  When x = w_j exactly, sign(
 used (0 is in the subdifferential of |.| at 0).  Finite differences agree only away from
 ties; :func:`tie_gap` measures the distance to one.
 
-p < inf (the relaxation used for training, Zhang et al. 2021, Sec. 4 "smoothed
-approximated gradient"; p is annealed from 8 towards large values):
+p < inf (the relaxation used for training, Zhang et al. 2021, training section, "smoothed
+approximated gradients"; p is annealed from 8 towards large values):
 
 .. math:: \partial \|z\|_p / \partial z_k = \mathrm{sign}(z_k)\,(|z_k| / \|z\|_p)^{p-1},
           \qquad z = x - w_j,
@@ -80,7 +81,7 @@ def _check_p(p) -> float:
 
 
 def linf_dist(X, W, b=None, *, block_bytes: int = BLOCK_BYTES):
-    r"""The l_inf-dist layer u_j(x) = ||x - w_j||_inf + b_j (Zhang et al. 2021, Eq. (1)).
+    r"""The l_inf-dist layer u_j(x) = ||x - w_j||_inf + b_j (Zhang et al. 2021, the neuron's definition).
 
     Parameters
     ----------
@@ -152,7 +153,7 @@ def linf_dist_backward(dU, cache, *, param_grads: bool = True, input_grad: bool 
 
 
 def lp_dist(X, W, b=None, p: float = 8.0, *, block_bytes: int = BLOCK_BYTES):
-    r"""The l_p relaxation u_j(x) = ||x - w_j||_p + b_j (Zhang et al. 2021, Sec. 4).
+    r"""The l_p relaxation u_j(x) = ||x - w_j||_p + b_j (Zhang et al. 2021, training section).
 
     Computed as M (sum_k (|z_k| / M)^p)^{1/p}, M = max_k |z_k|, in row blocks.
     ``p = inf`` is exactly :func:`linf_dist`.

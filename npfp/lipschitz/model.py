@@ -5,7 +5,7 @@ param_grads=..., input_grad=...)``; ``model.params``, ``model.trainable``,
 ``model.task == 'multiclass'`` -- so :func:`npfp.training.fit`, :class:`npfp.attacks.PGD`
 and :mod:`npfp.evaluation` work with these networks unchanged.
 
-Sources: Zhang et al., ICML 2021 (l_inf-dist net, Sec. 3.1-3.2); Z. Zhang et al.
+Sources: Zhang et al., ICML 2021 (the l_inf-dist neuron and net, their Lipschitz property); Z. Zhang et al.
 ("Boosting Certified l_inf-dist Robustness with EMA Method and Ensemble Model", code
 Theia-4869/EMA-and-Ensemble-Lip-Networks) for the ensemble.
 """
@@ -21,7 +21,7 @@ __all__ = ["LinfDistNet", "Ensemble"]
 
 
 class LinfDistNet(Model):
-    r"""An l_inf-dist network (Zhang et al. 2021, Sec. 3.2): L dist layers, negated output.
+    r"""An l_inf-dist network (Zhang et al. 2021): L dist layers, negated output.
 
     .. math::
 
@@ -29,9 +29,9 @@ class LinfDistNet(Model):
         \qquad g(x) = -h^{(L)}(x) \in \mathbb{R}^K .
 
     The logits are the **negated** outputs of a last dist layer with K neurons (Zhang et
-    al. 2021, Sec. 3.2: "we use the negative of the last layer's outputs as logits"), so
+    al. 2021 use the negated outputs of the last layer as the logits), so
     class c's logit is minus a distance to a learned prototype w^{(L)}_c.  Each layer is
-    1-Lipschitz in l_inf (Zhang et al. 2021, Fact 3.3 / Proposition 3.4: by the triangle
+    1-Lipschitz in l_inf (Zhang et al. 2021, the net's 1-Lipschitz property: by the triangle
     inequality, |u_j(x) - u_j(x')| <= ||x - x'||_inf, and the max over neurons of
     layer outputs is again 1-Lipschitz), so every logit g_c is 1-Lipschitz in l_inf:
     |g_c(x) - g_c(x')| <= ||x - x'||_inf (:attr:`lipschitz_constant`).
@@ -144,7 +144,7 @@ class Ensemble(Model):
     If each base logit g^{(t)}_c is L-Lipschitz in l_inf then so is their average
     (triangle inequality), so the ensemble has the same certificate: margin / (2 L)
     ("Boosting Certified l_inf-dist Robustness with EMA Method and Ensemble Model",
-    Sec. on the ensemble; here L = 1 for l_inf-dist nets).  Follows the model protocol;
+    the ensemble's certificate; here L = 1 for l_inf-dist nets).  Follows the model protocol;
     its parameters are the members' (names prefixed ``'t.'``), none trainable.
     """
 

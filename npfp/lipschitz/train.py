@@ -2,18 +2,18 @@ r"""Training l_inf-dist networks: margin losses, the p schedule, Adam, and the E
 
 Sources
 -------
-* Hinge loss on the margin (Zhang et al. 2021, Sec. 4, Eq. (6)):
+* Hinge loss on the margin (Zhang et al. 2021, training objective):
   :math:`\ell(g, y) = \max\{\max_{c \ne y} g_c + \theta - g_y,\ 0\}`, which pushes the
   margin above theta (so the certified radius above theta / 2).
 * Cross-entropy on scaled logits :math:`\mathrm{CE}(s\,g(x), y)` (Zhang et al., ICLR
-  2022, "Boosting the certified robustness of l-infinity distance nets", Sec. 4 uses
-  a scaled CE with a margin); offered as ``loss='ce'``.
-* p schedule (Zhang et al. 2021, Sec. 4): train with ||.||_p, p growing geometrically
+  2022, "Boosting the certified robustness of l-infinity distance nets", combines a
+  scaled CE with a clipped hinge); offered as ``loss='ce'``.
+* p schedule (Zhang et al. 2021, training section): train with ||.||_p, p growing geometrically
   from ``p_start`` (8) to ``p_end`` (1000), then the last epochs at p = inf.
 * Adam (Kingma & Ba 2015), as in Zhang et al.; written here because the engine's
   optimiser is SGD only (it follows the same ``step(params, grads, epoch)`` protocol).
 * EMA of the weights ("Boosting Certified l_inf-dist Robustness with EMA Method and
-  Ensemble Model", Sec. on EMA): :math:`\bar\theta_t = \alpha_t \bar\theta_{t-1} +
+  Ensemble Model", its EMA method): :math:`\bar\theta_t = \alpha_t \bar\theta_{t-1} +
   (1 - \alpha_t) \theta_t` after every step.  Our warm-up :math:`\alpha_t =
   \min(\alpha, (1 + t)/(10 + t))` (a common choice, ours) keeps the early average from
   being dominated by the initial weights.  The EMA of an l_inf-dist net is an l_inf-dist
@@ -34,7 +34,7 @@ __all__ = ["hinge_margin_loss", "scaled_cross_entropy", "p_schedule", "Adam", "E
 def hinge_margin_loss(logits, y, theta: float):
     r"""Mean of max{max_{c != y} g_c + theta - g_y, 0} and its gradient d loss / d logits.
 
-    (Zhang et al. 2021, Sec. 4.)  The rival is the first arg-max among c != y.
+    (Zhang et al. 2021, training objective.)  The rival is the first arg-max among c != y.
     """
     Z = check_array(logits, "logits", ndim=2)
     theta = check_nonnegative(theta, "theta")
@@ -67,7 +67,7 @@ def scaled_cross_entropy(logits, y, scale: float):
 def p_schedule(epoch: int, epochs: int, *, p_start: float = 8.0, p_end: float = 1000.0,
                inf_epochs: int = 1) -> float:
     r"""p at ``epoch``: geometric from p_start to p_end over the first epochs - inf_epochs
-    epochs, then inf (Zhang et al. 2021, Sec. 4)."""
+    epochs, then inf (Zhang et al. 2021, training section)."""
     ramp = epochs - inf_epochs
     if epoch >= ramp:
         return np.inf
