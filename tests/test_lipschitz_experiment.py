@@ -35,3 +35,14 @@ def test_quick_run_is_sound_and_saves(tmp_path):
 def test_config_validates_its_fields(field, value):
     with pytest.raises(ValueError, match=field):
         dataclasses.replace(ex.Config(), **{field: value})
+
+
+def test_load_data_reads_mnist_from_data_dir(tmp_path):
+    from test_datasets import make_mnist
+
+    make_mnist(tmp_path, n=12, split="train")
+    make_mnist(tmp_path, n=9, split="test")
+    c = dataclasses.replace(ex.Config(), data_dir=str(tmp_path), n_train=10, n_test=5)
+    Xtr, ytr, Xte, yte = ex.load_data(c)
+    assert Xtr.shape == (10, 784) and Xte.shape == (5, 784)
+    assert 0 <= Xtr.min() and Xtr.max() <= 1 and ytr.shape == (10,) and yte.shape == (5,)
