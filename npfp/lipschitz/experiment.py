@@ -306,7 +306,7 @@ def seed_table(json_paths) -> str:
     Columns: seed, clean / certified / PGD accuracy (%) at ``eps_target`` for the last
     iterate and EMA of member 0, the best EMA member and the EMA ensemble, the
     adversarially trained two-layer net, EMA - last per member (points), the number of
-    certified points PGD broke, and the run's wall seconds.
+    certified points PGD broke, and the run's wall seconds (CPU seconds when recorded).
     """
     import json
 
@@ -326,5 +326,6 @@ def seed_table(json_paths) -> str:
             + f" | {100 * t['best_member_certified']:.1f} | {100 * t['ensemble_certified']:.1f} | "
             f"{100 * clean['ensemble (ema)']:.1f} / {100 * pgd['ensemble (ema)'][j]:.1f} | "
             f"{100 * clean[tl]:.1f} / {100 * pgd[tl][j]:.1f} / {100 * cert[tl][j]:.1f} | "
-            f"{t['total_broken']} | {r['seconds']:.0f} |")
+            f"{t['total_broken']} | {r['seconds']:.0f}"
+            + (f" ({r['cpu_seconds']:.0f} CPU)" if "cpu_seconds" in r else "") + " |")
     return "\n".join(rows)

@@ -3,8 +3,8 @@ r"""The l_inf-dist neuron and its smoothed l_p relaxation, with hand-written (su
 Source: B. Zhang, T. Cai, Z. Lu, D. He, L. Wang, "Towards Certifying l_inf Robustness
 using Neural Networks with l_inf-dist Neurons", ICML 2021 (below "Zhang et al. 2021"),
 the definition of the l_inf-dist neuron and the training section (the l_p relaxation,
-p annealed towards infinity).  Section and equation numbers are not quoted here: we
-cite by topic, which survives the paper's arXiv and proceedings versions.
+p annealed towards infinity).  Section and equation numbers are not quoted: we cite by
+topic (we did not verify the numbering of the published versions).
 
 For inputs ``X`` (n, d) and neuron weights ``W`` (m, d) (row j is neuron w_j), the layer
 outputs
