@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from npfp.attacks import PGD
 from npfp.gradcheck import check_backward, numerical_gradient, rel_error
-from npfp.lipschitz import (EMA, Ensemble, LinfDistNet, certified_accuracy, certified_accuracy_curve,
+from npfp.lipschitz import (EMA, Adam, Ensemble, LinfDistNet, certified_accuracy, certified_accuracy_curve,
                             certified_margin, certified_radius, hinge_margin_loss, linf_dist,
                             lp_dist, lp_dist_backward, p_schedule, scaled_cross_entropy,
                             train_linf_dist)
@@ -216,6 +216,8 @@ def test_training_improves_and_engine_fit_works():
     assert np.isinf(net.p) and np.isinf(ema.p) and len(hist.loss) == 4
     assert certified_accuracy(net, X, y, 0.0) >= 0.9
     h = fit(net.copy(), X, y, epochs=2, lr=0.01, batch_size=30, rng=0)   # the engine's loop, CE
+    assert np.all(np.isfinite(h.loss))
+    h = fit(net.copy(), X, y, epochs=2, optimizer=Adam(0.01), batch_size=30, rng=0)   # Adam in fit
     assert np.all(np.isfinite(h.loss))
 
 
