@@ -230,7 +230,8 @@ def tie_gap(X, W) -> np.ndarray:
 
     The l_inf-dist neuron is differentiable where this gap is positive (and the largest
     difference is non-zero); a finite difference of step h is exact when the gap
-    exceeds 2 h.  Shape (n, m).  (Used by the gradient-check tests.)
+    exceeds 2 h.  Shape (n, m).  A testing helper: unlike the layer it materialises the
+    (n, m, d) differences, so keep it to small inputs (the gradient-check tests).
     """
     X, W, _ = _check_pair(X, W, None)
     Z = np.abs(X[:, None, :] - W[None])

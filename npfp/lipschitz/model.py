@@ -145,7 +145,9 @@ class Ensemble(Model):
     (triangle inequality), so the ensemble has the same certificate: margin / (2 L)
     ("Boosting Certified l_inf-dist Robustness with EMA Method and Ensemble Model",
     the ensemble's certificate; here L = 1 for l_inf-dist nets).  Follows the model protocol;
-    its parameters are the members' (names prefixed ``'t.'``), none trainable.
+    its parameters are the members' (names prefixed ``'t.'``), none trainable, so
+    ``backward`` returns no parameter gradients (its ``param_grads`` is accepted and
+    ignored) and the input gradient (1/T) sum_t dX^{(t)} that attacks need.
     """
 
     task = "multiclass"
