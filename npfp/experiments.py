@@ -33,6 +33,7 @@ EXPERIMENTS = {
     "robust-features": "npfp.robust_features.experiment",
     "cgro": "npfp.cgro.experiment",
     "expressivity": "npfp.expressivity.experiment",
+    "certified": "npfp.lipschitz.experiment",
 }
 
 
