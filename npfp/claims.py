@@ -710,6 +710,7 @@ PAPER_CLAIM_MODULES = {
     "robust-features": "npfp.robust_features.claims",
     "cgro": "npfp.cgro.claims",
     "purification": "npfp.purification.claims",
+    "certified": "npfp.lipschitz.claims",
 }
 
 

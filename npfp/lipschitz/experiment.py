@@ -36,12 +36,14 @@ import numpy as np
 
 from ..attacks import PGD
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
-from ..experiments import claim_row, format_table, save_json
+from ..claims import evaluate, verdict_table
+from ..experiments import format_table, save_json
+from .claims import CLAIMS
 from .certify import certified_accuracy_curve, two_layer_certified_radius
 from .model import Ensemble, LinfDistNet
 from .train import train_linf_dist
 
-__all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result", "load_data", "seed_table"]
+__all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result", "load_data", "seed_table", "CLAIMS"]
 
 
 @dataclass(frozen=True)
@@ -248,24 +250,7 @@ def run(config: Config = Config(), progress=None) -> Result:
 
 def summary_table(result: Result) -> str:
     """The paper's claims beside the measured numbers, then certified / PGD accuracy per eps."""
-    r, t, c = result, result.targets, result.config
-    j = int(np.flatnonzero(r.eps == c.eps_target)[0])
-    e = c.eps_target
-    rows = [
-        claim_row("certificate is sound", "1-Lipschitz logits: margin > 2 eps => robust",
-                  f"{t['total_broken']} certified points broken by PGD", "0", t["total_broken"] == 0),
-        claim_row("EMA >= last iterate", "EMA raises certified accuracy",
-                  f"member 0 at eps={e}: EMA {100 * r.certified['ema 0'][j]:.1f}% vs last "
-                  f"{100 * r.certified['last 0'][j]:.1f}% (all members: "
-                  + ", ".join(f"{100 * v:+.1f}" for v in t["ema_minus_last"]) + " pts)",
-                  "EMA >= last", t["ema_ge_last_member0"]),
-        claim_row("ensemble >= best member", "averaged logits keep the certificate, raise accuracy",
-                  f"at eps={e}: ensemble {100 * t['ensemble_certified']:.1f}% vs best member "
-                  f"{100 * t['best_member_certified']:.1f}%", "ensemble >= best", t["ensemble_ge_best"]),
-        claim_row("certified vs empirical", "adv. training: robust to PGD, no certificate",
-                  f"two-layer adv.: PGD {100 * r.pgd['two-layer adv. trained'][j]:.1f}%, certified "
-                  f"{100 * r.certified['two-layer adv. trained'][j]:.1f}%", "(reported)", True),
-    ]
+    r, c = result, result.config
     head = (f"Certified l_inf robustness on {r.dataset} (n_train={c.n_train}, widths={c.widths}, "
             f"{c.n_members} members x {c.epochs} epochs, lr {c.lr} {c.lr_schedule}, loss={c.loss}, theta={c.theta}, "
             f"seed={c.seed})")
@@ -275,7 +260,7 @@ def summary_table(result: Result) -> str:
         grid_rows.append([n, f"{100 * r.clean[n]:.1f}"]
                          + [f"{100 * a:.1f}/{100 * b:.1f}" for a, b in zip(r.certified[n], r.pgd[n])])
     grid = format_table(grid_rows, ["model", "clean"] + [f"eps {x:g}" for x in r.eps])
-    return "\n".join([head, format_table(rows, ["claim", "paper", "measured", "target", "verdict"]), "",
+    return "\n".join([head, verdict_table(evaluate(CLAIMS, result)), "",
                       "certified % / PGD robust % vs l_inf radius (pixels in [0, 1])", grid,
                       f"[{r.seconds:.1f} s wall, {r.cpu_seconds:.1f} s CPU: " + ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items()) + "]"])
 
@@ -287,7 +272,7 @@ def save(result: Result, outdir: str) -> list:
     summary = {"config": dataclasses.asdict(r.config), "dataset": r.dataset, "eps": r.eps,
                "certified": r.certified, "pgd": r.pgd, "clean": r.clean, "broken": r.broken,
                "targets": r.targets, "train": r.train, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds,
-               "timings": r.timings}
+               "timings": r.timings, "claims": [v.as_dict() for v in evaluate(CLAIMS, r)]}
     paths = [save_json(summary, os.path.join(outdir, "certified.json"))]
     curves = []
     for n in ("last 0", "ema 0", "ensemble (ema)", "two-layer adv. trained"):
