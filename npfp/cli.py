@@ -6,6 +6,8 @@
     npfp list                         the available reproductions
     npfp claims [--full]              measure the executable claims, print their table
     npfp assignments make OUTDIR      write the student assignments and autograders
+    npfp assignments grade DIR --assignment NAME [--csv scores.csv]
+                                      grade a class (one folder per student)
     npfp bench [--sizes ...]          time training and attacks against BLAS and PyTorch
                                       (the benchmarks/ folder of a source checkout)
 """
@@ -110,12 +112,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0,
                    help="base seed (0: each reproduction keeps its own config seed)")
 
-    p = sub.add_parser("assignments", help="generate the course assignments (npfp.assignments)")
-    p.add_argument("action", choices=["make", "list"])
-    p.add_argument("outdir", nargs="?", help="output directory (for make)")
-    p.add_argument("--only", nargs="*", default=None, metavar="ID", help="assignment ids")
-    p.add_argument("--with-solutions", action="store_true",
-                   help="keep the reference solutions (for instructors)")
+    p = sub.add_parser("assignments", help="make and grade the course assignments (npfp.assignments)")
+    from .assignments import add_arguments as add_assignment_arguments
+    add_assignment_arguments(p)
 
     sub.add_parser("bench", help="run the benchmarks (options: npfp bench --help)")
 
