@@ -332,3 +332,57 @@ def test_failure_messages_name_the_quantity_the_error_and_a_hint(tmp_path, answe
     assert "0.4 times the expected one" in text and "off by" in text   # by how much
     assert "Hint:" in text and "output_scale multiplies" in text       # a hint
     assert "assert_allclose" not in res.stdout and "Mismatched elements" not in res.stdout
+
+
+# ---------------------------------------------------------------------------------
+def test_grade_a_class(tmp_path, answer_keys, capsys):
+    """One folder per student; broken submissions score 0 with their error; never stops."""
+    import csv
+    import shutil
+
+    from npfp.cli import main
+
+    subs = tmp_path / "subs"
+    key = answer_keys["a-backprop"]
+    shutil.copytree(key, subs / "alice" / "a-backprop")                  # all correct
+    make(str(subs / "bob"), ["a-backprop"])                               # nothing done
+    shutil.copytree(os.path.join(key, "student_npfp"), subs / "carol" / "student_npfp")
+    with open(subs / "carol" / "student_npfp" / "nn" / "models.py", "a") as fh:
+        fh.write("\ndef broken(:\n")                                      # does not import
+    (subs / "dave").mkdir()                                               # empty
+    shutil.copytree(os.path.join(key, "student_npfp"), subs / "erin" / "student_npfp")
+    path = subs / "erin" / "student_npfp" / "nn" / "models.py"
+    path.write_text(path.read_text().replace(MUTANTS[0][2], MUTANTS[0][3]))   # no output_scale
+    # a student who edits the autograder gains nothing: a fresh copy grades them
+    (subs / "alice" / "a-backprop" / ASSIGNMENTS["a-backprop"].test_file).write_text("x = (")
+    out_csv = tmp_path / "scores.csv"
+    assert main(["assignments", "grade", str(subs), "--assignment", "a-backprop",
+                 "--csv", str(out_csv)]) == 0
+    printed = capsys.readouterr().out
+    assert "grading 5 submissions" in printed
+    with open(out_csv, newline="") as fh:
+        rows = {r["student"]: r for r in csv.DictReader(fh)}
+    assert list(rows) == ["alice", "bob", "carol", "dave", "erin"]
+    total = int(rows["alice"]["total"])
+    assert total == 19 and rows["alice"]["passed"] == str(total) and rows["alice"]["note"] == ""
+    assert rows["alice"]["backward_with_output_scale"] == "3/3"
+    assert rows["bob"]["passed"] == "0" and "NotImplementedError" in rows["bob"]["note"]
+    assert rows["carol"]["passed"] == "0"
+    assert "SyntaxError" in rows["carol"]["note"] and "models.py" in rows["carol"]["note"]
+    assert rows["dave"]["passed"] == "0" and "no student_npfp/" in rows["dave"]["note"]
+    assert rows["erin"]["backward_with_output_scale"] == "0/3"
+    assert rows["erin"]["forward_matches_formula"] == "5/5"
+    assert "output_scale" in rows["erin"]["note"]
+
+
+def test_grade_errors_name_the_argument(tmp_path, capsys):
+    from npfp.assignments import grade
+    from npfp.cli import main
+
+    with pytest.raises(ValueError, match="SUBMISSIONS_DIR"):
+        grade(str(tmp_path / "missing"), "a-backprop")
+    with pytest.raises(ValueError, match="--assignment"):
+        grade(str(tmp_path), "no-such")
+    with pytest.raises(SystemExit):
+        main(["assignments", "grade", str(tmp_path)])
+    assert "--assignment" in capsys.readouterr().err

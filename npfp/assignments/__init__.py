@@ -394,7 +394,8 @@ def _find_package(student_dir: str, package: str):
 def _run_pytest(folder: str, env: dict, timeout: float, extra=()):
     import subprocess
 
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *extra],
+    return subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-p", "no:cacheprovider",
+                           "-q", "--tb=short", *extra],
                           cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -413,10 +414,16 @@ def _junit_results(path: str) -> dict:
     return out
 
 
-def _last_error_line(text: str) -> str:
+def _last_error_line(text: str, package: str = "student_npfp") -> str:
     lines = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")]
     if lines:
-        return lines[-1][:300]
+        where = [ln for ln in lines if ln.startswith('File "') and f"{os.sep}{package}{os.sep}" in ln]
+        msg = lines[-1][:300]
+        if where:    # e.g. a SyntaxError: say where, relative to the student's package
+            _, path, rest = where[-1].split('"', 2)
+            rel = package + path.split(f"{os.sep}{package}", 1)[1]
+            msg += f" ({rel}{rest.rstrip()})"
+        return msg
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:300] if lines else "no output"
 
@@ -463,7 +470,7 @@ def grade(submissions: str, assignment: str, csv_path=None, *, timeout: float = 
         # the pristine autograder, and its list of tests (collected on the reference)
         (pristine,) = make(os.path.join(tmp, "pristine"), [assignment], package=package)
         ref_env = dict(env, NPFP_AUTOGRADE_TARGET="npfp")
-        res = _run_pytest(pristine, ref_env, timeout, ["--collect-only", "-q", a.test_file])
+        res = _run_pytest(pristine, ref_env, timeout, ["--collect-only", a.test_file])
         tests = [ln.split("::", 1)[1] for ln in res.stdout.splitlines() if "::" in ln]
         if not tests:
             raise RuntimeError("could not collect the autograder's tests on the reference "
@@ -490,7 +497,7 @@ def grade(submissions: str, assignment: str, csv_path=None, *, timeout: float = 
                 if os.path.isfile(report):
                     results = {k: v for k, v in _junit_results(report).items() if k in tests}
                 if not results:
-                    raise RuntimeError(_last_error_line(res.stdout + res.stderr))
+                    raise RuntimeError(_last_error_line(res.stdout + res.stderr, package))
                 failed = [t for t in tests if results.get(t, "not run") is not None]
                 if failed:
                     note = f"first failure: {failed[0]}: {results.get(failed[0]) or 'not run'}"
