@@ -20,7 +20,7 @@ __all__ = ["EXTRAS", "MissingExtraError", "require", "install_hint", "is_checkou
 EXTRAS = {
     "test": ("pytest", "hypothesis"),
     "digits": ("scikit-learn",),
-    "docs": ("pdoc", "jupytext"),
+    "docs": ("pdoc", "jupytext", "latex2mathml"),
     "bench": ("psutil",),
 }
 
