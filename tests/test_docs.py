@@ -322,3 +322,28 @@ def test_code_blocks_scroll(site):
     html = (site / "guide" / "papers" / "feature_purification.html").read_text(encoding="utf-8")
     css = re.sub(r"\s+", " ", html)
     assert re.search(r"\.pdoc pre[^{]*\{ ?overflow-x: ?auto", css), "code blocks do not scroll"
+
+
+def test_tour_installs_every_tool_before_it_uses_it():
+    """Each `.venv/bin/TOOL` of a shell block in the tour is installed by the README's
+    commands or by a `pip install` of an extra earlier on the page (e.g. jupytext: docs)."""
+    from npfp._extras import EXTRAS
+
+    installed = {"python", "python3", "pip", "npfp"}
+    used = []
+    for lang, body in FENCE.findall(read(os.path.join(DOCS, "index.md"))):
+        if lang not in ("bash", "sh", "shell"):
+            continue
+        for line in body.splitlines():
+            code = line.split(" #")[0]
+            for part in code.split("&&"):
+                m = re.search(r"pip install\s+(.*)", part)
+                if m:
+                    for extras in re.findall(r"\.\[([\w,]+)\]", m.group(1)):
+                        for extra in extras.split(","):
+                            installed.update(EXTRAS[extra])
+                for tool in re.findall(r"\.venv/bin/([\w.-]+)", part.split("pip install")[0]):
+                    used.append(tool)
+                    assert tool in installed, f"docs/index.md: `{line.strip()}` uses {tool}, " \
+                                              f"which no earlier install provides"
+    assert "jupytext" in used

@@ -23,10 +23,8 @@
 
 # %%
 import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures go to files
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -42,6 +40,19 @@ from npfp.purification.measures import (init_correlation, mixture_statistics,
 QUICK = os.environ.get("NPFP_QUICK", "0") not in ("", "0")
 OUT = os.environ.get("NPFP_TUTORIAL_OUT", os.path.join("npfp-results", "tutorial01"))
 os.makedirs(OUT, exist_ok=True)
+
+
+def show(fig, name, **savefig_kw):
+    """Save ``fig`` as OUT/name; in Jupyter also show it inline (as a script: file only)."""
+    path = os.path.join(OUT, name)
+    fig.savefig(path, **savefig_kw)
+    print(f"figure saved to {path}")
+    if "ipykernel" in sys.modules:        # a notebook: display it under the cell
+        from IPython.display import display
+        display(fig)
+    plt.close(fig)
+
+
 d, m, n = (32, 128, 2000) if QUICK else (128, 512, 8000)
 clean_epochs, at_epochs = (15, 8) if QUICK else (30, 20)
 rng = np.random.default_rng(0)
@@ -130,8 +141,7 @@ for ax, A, title in ((axes[0], C, "clean |M^T w_i|"), (axes[1], Ca, "adversarial
     ax.imshow(B / B.max(axis=1, keepdims=True), aspect="auto", cmap="viridis")
     ax.set_title(title)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "purification_heatmaps.png"), dpi=110)
-plt.close(fig)
+show(fig, "purification_heatmaps.png", dpi=110)
 
 # %% [markdown]
 # ## 5. Everything at once
