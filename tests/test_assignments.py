@@ -386,3 +386,12 @@ def test_grade_errors_name_the_argument(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["assignments", "grade", str(tmp_path)])
     assert "--assignment" in capsys.readouterr().err
+
+
+def test_grade_without_pytest_says_which_extra(tmp_path, monkeypatch):
+    from npfp._extras import MissingExtraError
+    from npfp.assignments import grade
+
+    monkeypatch.setitem(sys.modules, "pytest", None)
+    with pytest.raises(MissingExtraError, match=r"pip install '\.\[test\]'"):
+        grade(str(tmp_path), "a-backprop")

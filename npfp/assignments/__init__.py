@@ -459,6 +459,9 @@ def grade(submissions: str, assignment: str, csv_path=None, *, timeout: float = 
         seed = _check_seed(seed)
     if not timeout > 0:
         raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    from .._extras import require
+
+    require("pytest", "test", "npfp assignments grade")     # the autograders run under pytest
     a = ASSIGNMENTS[assignment]
     students = sorted(d for d in os.listdir(submissions)
                       if os.path.isdir(os.path.join(submissions, d)) and not d.startswith("."))
@@ -561,7 +564,12 @@ def main(args=None) -> int:
             print(f"{a.id:16s} {a.title}")
         return 0
     if args.action == "grade":
-        grade(args.submissions, args.assignment, args.csv, timeout=args.timeout, seed=args.seed)
+        try:
+            grade(args.submissions, args.assignment, args.csv, timeout=args.timeout,
+                  seed=args.seed)
+        except RuntimeError as exc:     # the autograder itself could not run
+            print(f"npfp assignments grade: error: {exc}", file=sys.stderr)
+            return 1
         return 0
     try:
         folders = make(args.outdir, args.only, keep_solutions=args.with_solutions,
