@@ -129,7 +129,9 @@ _HTML_BLOCK_CODE = re.compile(r"<(pre|code)\b.*?</\1>", re.S)
 _DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
 _PAREN = re.compile(r"\\{1,2}\((.+?)\\{1,2}\)", re.S)
 _BRACKET = re.compile(r"\\{1,2}\[(.+?)\\{1,2}\]", re.S)
-_INLINE = re.compile(r"(?:(?<![\\$\w])|(?<=\w)(?=\$[\^_]))\$(?=\S)([^$\n]+?)(?<=\S)\$(?![\w$])")
+# inline math may wrap onto the next line of its paragraph (never across a blank line)
+_INLINE = re.compile(r"(?:(?<![\\$\w])|(?<=\w)(?=\$[\^_]))\$(?=\S)((?:[^$\n]|\n(?![ \t]*\n))+?)"
+                     r"(?<=\S)\$(?![\w$])")
 #: HTML the pages may use on purpose; any other "<" in prose is text and gets escaped
 _TAG = re.compile(r"<(/?(a|b|i|em|strong|code|pre|br|p|div|span|img|sup|sub|details|summary|"
                   r"table|thead|tbody|tr|td|th|kbd|hr|ul|ol|li|h[1-6]|blockquote|math|m\w+)"
@@ -211,6 +213,8 @@ CUSTOM_CSS = """
 .pdoc math[display="block"] { display: block; overflow-x: auto; overflow-y: hidden;
                               margin: .6em 0; padding: .2em 0; }
 .pdoc math { font-size: 1.05em; }
+/* long dotted names in table cells wrap instead of running off the page */
+.pdoc td code { overflow-wrap: anywhere; }
 """
 
 
