@@ -305,8 +305,12 @@ def test_autograder_kills_the_mutant(tmp_path, answer_keys, aid, rel, old, new, 
                                   f"{rel}; update MUTANTS to the reference solution")
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(text.replace(old, new))
-    res = _pytest(folder, extra=["-x", "--tb=line"])
+    res = _pytest(folder, extra=["-x"])
     assert res.returncode == 1, f"the mistake {what!r} passes every autograder test"
+    # the first failure is one of the autograder's explained messages, not a bare assert
+    errors = [ln for ln in res.stdout.splitlines() if ln.startswith("E ")]
+    assert errors and errors[0].startswith("E   AssertionError: "), res.stdout[-2000:]
+    assert any("Hint: " in ln for ln in errors), res.stdout[-2000:]
 
 
 def test_there_are_enough_mutants():

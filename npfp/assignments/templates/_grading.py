@@ -61,6 +61,8 @@ def check_close(quantity, got, expected, *, rtol=1e-7, atol=1e-10, hint=""):
     atol + rtol * |expected|.  The message says where and by how much, and whether the
     whole answer is a multiple of the expected one (a missing factor, a flipped sign)."""
     __tracebackhide__ = True
+    if got is None:
+        fail(f"{quantity} is None, expected an array of shape {np.shape(expected)}", hint)
     try:
         got = np.asarray(got, dtype=float)
     except (TypeError, ValueError):
@@ -80,6 +82,9 @@ def check_close(quantity, got, expected, *, rtol=1e-7, atol=1e-10, hint=""):
     i = np.unravel_index(int(np.argmax(err - tol)), err.shape) if err.ndim else ()
     scale = float(np.linalg.norm(expected))
     rel = float(np.linalg.norm(got - expected)) / max(scale, 1e-300)
+    if err.size == 1:
+        fail(f"{quantity} is wrong: got {got[i]:.6g}, expected {expected[i]:.6g} "
+             f"(off by {err[i]:.3g})", hint)
     msg = (f"{quantity} is wrong in {int(np.sum(err > tol))} of {err.size} entries: "
            f"got {got[i]:.6g}, expected {expected[i]:.6g}{_fmt_index(i)} (off by {err[i]:.3g}); "
            f"relative error of the whole answer {rel:.2e}")
@@ -93,6 +98,8 @@ def check_close(quantity, got, expected, *, rtol=1e-7, atol=1e-10, hint=""):
 def check_gradient(quantity, got, numeric, *, tol=1e-6, hint=""):
     """Fail unless an analytic gradient matches centred finite differences."""
     __tracebackhide__ = True
+    if got is None:
+        fail(f"{quantity} is None, expected an array of shape {np.shape(numeric)}", hint)
     got = np.asarray(got, dtype=float)
     numeric = np.asarray(numeric, dtype=float)
     if got.shape != numeric.shape:
