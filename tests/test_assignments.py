@@ -1,6 +1,7 @@
 """The assignment generator: stubs fail the autograder, the reference passes it."""
 import ast
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -96,6 +97,11 @@ def test_autograder_fails_on_every_stubbed_test(tmp_path, aid):
     (folder,) = make(str(tmp_path), [aid])
     for name in ("README.md", "starter.py", ASSIGNMENTS[aid].test_file, "pytest.ini"):
         assert os.path.isfile(os.path.join(folder, name)), name
+        with open(os.path.join(folder, name), encoding="utf-8") as fh:
+            text = fh.read()
+        assert not re.search(r"\{\{[A-Z_]+\}\}", text), f"{name}: a template placeholder was left"
+        if name.endswith(".py"):
+            compile(text, name, "exec")
     with open(os.path.join(folder, "starter.py"), encoding="utf-8") as fh:
         starter = fh.read()
     assert "# %%" in starter  # jupytext percent format

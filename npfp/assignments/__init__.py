@@ -294,7 +294,8 @@ def _check_seed(seed) -> int:
 def _fill(text: str, a: Assignment, package: str, seed: int) -> str:
     if "# {{GRADING_HELPERS}}" in text:
         with open(os.path.join(_TEMPLATES, "_grading.py"), encoding="utf-8") as fh:
-            text = text.replace("# {{GRADING_HELPERS}}\n", fh.read())
+            helpers = fh.read()
+        text = re.sub(r"^# \{\{GRADING_HELPERS\}\}.*\n", lambda m: helpers, text, flags=re.M)
     return (text.replace("{{ASSIGNMENT_ID}}", a.id).replace("{{TITLE}}", a.title)
             .replace("{{PACKAGE}}", package).replace("{{SEED}}", str(seed))
             .replace("{{ASSIGNMENT_MODULE}}", a.id.replace("-", "_"))

@@ -3,10 +3,9 @@
 Grades the student copy ``{{PACKAGE}}`` in this folder (or the package named by
 NPFP_AUTOGRADE_TARGET).  Expected values are the formulas of the paper.
 """
-import numpy as np
 import pytest
 
-# {{GRADING_HELPERS}}
+# {{GRADING_HELPERS}}  (imports numpy as np; defines load, SEED, check_close, ...)
 
 avg = load("averaging")
 attacks = load("attacks")

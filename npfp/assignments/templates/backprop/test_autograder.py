@@ -4,10 +4,9 @@ Grades the student copy ``{{PACKAGE}}`` in this folder (or the package named by
 NPFP_AUTOGRADE_TARGET).  Run ``python -m pytest -q`` here.  Every expected value is
 computed in this file, independently of the code it grades.
 """
-import numpy as np
 import pytest
 
-# {{GRADING_HELPERS}}
+# {{GRADING_HELPERS}}  (imports numpy as np; defines load, SEED, check_close, ...)
 
 models = load("nn.models")
 SymmetricReLUNet = models.SymmetricReLUNet
