@@ -1,6 +1,6 @@
 """Build the npfp documentation site: the guide pages plus the API reference.
 
-Usage (needs the ``docs`` extra: ``pip install -e ".[docs]"``)::
+Usage (needs the ``docs`` extra: ``pip install -e ".[docs]"`` in the checkout)::
 
     python docs/build.py                 # writes site/ ; open site/index.html
     python docs/build.py --out DIR       # another output folder
@@ -15,8 +15,20 @@ in the pages link to their API entries.  Links between pages (``notation.md``) a
 rewritten to the generated HTML files.
 
 Any warning raised while importing or rendering (an unparsable docstring, a module that
-fails to import, an unresolvable annotation) is printed and makes the build fail unless
-``--allow-warnings`` is given: the documentation builds without warnings.
+fails to import, an unresolvable annotation, a formula that cannot be rendered) is printed
+and makes the build fail unless ``--allow-warnings`` is given: the documentation builds
+without warnings.
+
+The site needs no network:
+
+* **math** (``$...$``, ``$$...$$``, and the ``:math:`` roles and ``.. math::`` blocks of the
+  docstrings) is rendered to MathML when the site is built (``latex2mathml``, in the docs
+  extra), which browsers display natively -- no MathJax from a CDN;
+* **angle brackets** in prose, such as ``y = sign(<w*, z>)``, are escaped, so the browser
+  does not read ``<w*, z>`` as a tag (real HTML tags and code are left alone);
+* every name cited in ``docs/papers/*.md`` gets an API entry: a function the paper tables
+  cite but its module's ``__all__`` omits is added to the rendered ``__all__`` (in memory);
+* code blocks and wide formulas scroll horizontally instead of being cut off.
 """
 from __future__ import annotations
 
@@ -109,26 +121,219 @@ def write_guide_package(tmp: str, pages: dict, docs_dir: str = DOCS) -> None:
                               "navigation.") + "\n__docformat__ = 'markdown'\n")
 
 
+# ---------------------------------------------------------------------------------
+# math at build time, angle brackets, code protected from both
+_FENCE = re.compile(r"^([ \t]*)(```|~~~)[^\n]*\n.*?^\1\2[ \t]*$", re.S | re.M)
+_CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)
+_HTML_BLOCK_CODE = re.compile(r"<(pre|code)\b.*?</\1>", re.S)
+_DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
+_PAREN = re.compile(r"\\{1,2}\((.+?)\\{1,2}\)", re.S)
+_BRACKET = re.compile(r"\\{1,2}\[(.+?)\\{1,2}\]", re.S)
+# inline math may wrap onto the next line of its paragraph (never across a blank line)
+_INLINE = re.compile(r"(?:(?<![\\$\w])|(?<=\w)(?=\$[\^_]))\$(?=\S)((?:[^$\n]|\n(?![ \t]*\n))+?)"
+                     r"(?<=\S)\$(?![\w$])")
+#: HTML the pages may use on purpose; any other "<" in prose is text and gets escaped
+_TAG = re.compile(r"<(/?(a|b|i|em|strong|code|pre|br|p|div|span|img|sup|sub|details|summary|"
+                  r"table|thead|tbody|tr|td|th|kbd|hr|ul|ol|li|h[1-6]|blockquote|math|m\w+)"
+                  r"\b[^<>]*|!--.*?--|https?://[^<>\s]+)>", re.S)
+_TOKEN = "\x02NPFPMATH{}\x03"
+_TOKEN_RE = re.compile("\x02NPFPMATH(\\d+)\x03")
+
+
+class MathRenderer:
+    """Replace the math of a markdown text by tokens, and tokens by MathML in the HTML.
+
+    Markdown never sees the formulas (so ``*``, ``_`` and ``<`` inside them survive);
+    formulas latex2mathml cannot convert are recorded in ``failures``."""
+
+    def __init__(self):
+        import latex2mathml.converter
+
+        self._convert = latex2mathml.converter.convert
+        self.mathml: list = []
+        self.failures: list = []
+
+    def _store(self, latex: str, display: bool) -> str:
+        latex = latex.strip()
+        try:
+            html = self._convert(latex, display="block" if display else "inline")
+        except Exception as exc:  # noqa: BLE001 - any converter failure is a build warning
+            self.failures.append(f"{latex!r}: {exc}")
+            html = f'<code class="math-source">{_escape(latex)}</code>'
+        self.mathml.append(html)
+        return _TOKEN.format(len(self.mathml) - 1)
+
+    def markdown(self, text: str) -> str:
+        """Protect code, tokenise math, escape stray angle brackets."""
+        saved: list = []
+
+        def keep(m):
+            saved.append(m.group(0))
+            return f"\x02NPFPKEEP{len(saved) - 1}\x03"
+
+        text = _FENCE.sub(keep, text)
+        text = _HTML_BLOCK_CODE.sub(keep, text)
+        text = _CODE_SPAN.sub(keep, text)
+        text = _DISPLAY.sub(lambda m: self._store(m.group(1), True), text)
+        text = _BRACKET.sub(lambda m: self._store(m.group(1), True), text)
+        text = _PAREN.sub(lambda m: self._store(m.group(1), False), text)
+        text = _INLINE.sub(lambda m: self._store(m.group(1), False), text)
+        text = escape_angles(text)
+        return re.sub("\x02NPFPKEEP(\\d+)\x03", lambda m: saved[int(m.group(1))], text)
+
+    def html(self, text: str) -> str:
+        return _TOKEN_RE.sub(lambda m: self.mathml[int(m.group(1))], text)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_angles(text: str) -> str:
+    """Escape every "<" of prose that does not open a real HTML tag (``<w*, z>``)."""
+    out, pos = [], 0
+    for m in re.finditer("<", text):
+        if m.start() < pos:
+            continue
+        tag = _TAG.match(text, m.start())
+        if tag:
+            out.append(text[pos:tag.end()])
+            pos = tag.end()
+        else:
+            out.append(text[pos:m.start()] + "&lt;")
+            pos = m.start() + 1
+    out.append(text[pos:])
+    return "".join(out)
+
+
+CUSTOM_CSS = """
+/* npfp: code blocks and wide formulas scroll instead of being cut off */
+.pdoc pre, .pdoc .pdoc-code, .pdoc div.codehilite { overflow-x: auto; max-width: 100%; }
+.pdoc pre code { white-space: pre; }
+.pdoc math[display="block"] { display: block; overflow-x: auto; overflow-y: hidden;
+                              margin: .6em 0; padding: .2em 0; }
+.pdoc math { font-size: 1.05em; }
+/* long dotted names in table cells wrap instead of running off the page */
+.pdoc td code { overflow-wrap: anywhere; }
+"""
+
+
+def cited_names(docs_dir: str = DOCS) -> dict:
+    """Backticked ``npfp.x.y`` names of the paper pages -> where they are cited."""
+    name = re.compile(r"`(npfp(?:\.[A-Za-z_]\w*)+)(?:\([^`]*\))?`")
+    found: dict = {}
+    for dirpath, _, files in os.walk(os.path.join(docs_dir, "papers")):
+        for fname in sorted(files):
+            if fname.endswith(".md"):
+                path = os.path.join(dirpath, fname)
+                with open(path, encoding="utf-8") as fh:
+                    for lineno, line in enumerate(fh, 1):
+                        for m in name.finditer(line):
+                            found.setdefault(m.group(1), []).append(f"{fname}:{lineno}")
+    return found
+
+
+def split_name(name: str):
+    """``npfp.a.b.Cls.meth`` -> (module object, module name, 'Cls.meth'); qualname '' for a module."""
+    import importlib
+
+    parts = name.split(".")
+    for cut in range(len(parts), 0, -1):
+        modname = ".".join(parts[:cut])
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name and modname.startswith(exc.name):
+                continue
+            raise
+        return mod, modname, ".".join(parts[cut:])
+    raise ImportError(name)
+
+
+def publish_cited_names(docs_dir: str = DOCS) -> list:
+    """Add every cited top-level name missing from its module's ``__all__`` to that list
+    (in memory, for this build), so that it gets its API entry; return the names added."""
+    import importlib
+
+    added = []
+    for name in cited_names(docs_dir):
+        mod, modname, qual = split_name(name)
+        # the module's own page: a package with __all__ lists only the submodules in it
+        parts = modname.split(".")
+        for i in range(1, len(parts)):
+            parent = importlib.import_module(".".join(parts[:i]))
+            public = getattr(parent, "__all__", None)
+            if public is not None and parts[i] not in public:
+                parent.__all__ = [*public, parts[i]]
+                added.append(".".join(parts[:i + 1]))
+        if not qual:
+            continue
+        top = qual.split(".")[0]
+        public = getattr(mod, "__all__", None)
+        if public is not None and top not in public and hasattr(mod, top):
+            obj = getattr(mod, top)
+            if getattr(obj, "__module__", modname) != modname:
+                continue   # re-exported: its page is the defining module's
+            mod.__all__ = [*public, top]
+            added.append(f"{modname}.{top}")
+    return sorted(set(added))
+
+
 def build(out: str, allow_warnings: bool = False) -> list:
     """Build the site into ``out``; return the warnings (as strings)."""
-    try:
-        import pdoc
-        import pdoc.render
-    except ImportError:
-        raise SystemExit('the docs build needs pdoc: pip install -e ".[docs]"') from None
     sys.path.insert(0, ROOT)
+    from npfp._extras import MissingExtraError, require
+
+    try:
+        require("pdoc", "docs", "the docs build")
+        require("latex2mathml.converter", "docs", "the docs build (math rendered offline)")
+    except MissingExtraError as exc:
+        raise SystemExit(str(exc)) from None
+    import pdoc
+    import pdoc.render
+
     os.environ.setdefault("MPLBACKEND", "Agg")
     pages = guide_pages()
+    math = MathRenderer()
     with tempfile.TemporaryDirectory() as tmp:
         write_guide_package(tmp, pages)
         sys.path.insert(0, tmp)
         if os.path.isdir(out):
             shutil.rmtree(out)
-        pdoc.render.configure(docformat="numpy", math=True, search=True, show_source=True,
+        templates = os.path.join(tmp, "_templates")
+        os.makedirs(templates)
+        with open(os.path.join(templates, "custom.css"), "w", encoding="utf-8") as fh:
+            fh.write(CUSTOM_CSS)
+        pdoc.render.configure(docformat="numpy", math=False, search=True, show_source=True,
+                              template_directory=__import__("pathlib").Path(templates),
                               footer_text="npfp: adversarial robustness theory in NumPy")
+        to_markdown, to_html = (pdoc.render.env.filters["to_markdown"],
+                                pdoc.render.env.filters["to_html"])
+
+        @__import__("jinja2").pass_context
+        def md_filter(context, docstring):
+            return math.markdown(to_markdown(context, docstring))
+
+        def html_filter(markdown):
+            res = to_html(markdown)
+            new = type(res)(math.html(res)) if type(res) is not str else math.html(res)
+            for attr in ("toc_html", "metadata"):
+                if hasattr(res, attr):
+                    val = getattr(res, attr)
+                    setattr(new, attr, math.html(val) if isinstance(val, str) else val)
+            return new
+
+        pdoc.render.env.filters["to_markdown"] = md_filter
+        pdoc.render.env.filters["to_html"] = html_filter
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            pdoc.pdoc(GUIDE, "npfp", "!npfp.__main__", output_directory=__import__("pathlib").Path(out))
+            publish_cited_names()
+            try:
+                pdoc.pdoc(GUIDE, "npfp", "!npfp.__main__",
+                          output_directory=__import__("pathlib").Path(out))
+            finally:
+                pdoc.render.env.filters["to_markdown"] = to_markdown
+                pdoc.render.env.filters["to_html"] = to_html
         sys.path.remove(tmp)
     # the landing page is the guide's getting-started page
     with open(os.path.join(out, "index.html"), "w", encoding="utf-8") as fh:
@@ -136,6 +341,7 @@ def build(out: str, allow_warnings: bool = False) -> list:
                  f'<meta http-equiv="refresh" content="0; url={GUIDE}.html">'
                  f'<a href="{GUIDE}.html">npfp documentation</a>\n')
     messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+    messages += [f"formula not rendered: {f}" for f in sorted(set(math.failures))]
     return messages
 
 

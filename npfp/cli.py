@@ -6,6 +6,8 @@
     npfp list                         the available reproductions
     npfp claims [--full]              measure the executable claims, print their table
     npfp assignments make OUTDIR      write the student assignments and autograders
+    npfp assignments grade DIR --assignment NAME [--csv scores.csv]
+                                      grade a class (one folder per student)
     npfp bench [--sizes ...]          time training and attacks against BLAS and PyTorch
                                       (the benchmarks/ folder of a source checkout)
 """
@@ -17,7 +19,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["main", "demo"]
+__all__ = ["main", "demo", "list_reproductions"]
 
 
 def demo(epochs: int = 10, d: int = 64, k: int = 3, m: int = 256, n: int = 4000,
@@ -135,6 +137,26 @@ def _failed_claims(mod, result) -> int:
     return sum(v.passed is False for v in evaluate(mod.CLAIMS, result))
 
 
+def list_reproductions() -> str:
+    """One line per reproduction of :data:`npfp.experiments.EXPERIMENTS`: what it
+    reproduces, its default run time, the extras it needs (from ``DESCRIPTIONS``)."""
+    from . import experiments
+
+    descriptions = getattr(experiments, "DESCRIPTIONS", {})
+    rows = []
+    for name in experiments.EXPERIMENTS:
+        d = descriptions.get(name, {})
+        extras = ", ".join(d.get("extras", ())) or "-"
+        rows.append((name, d.get("what", "(no description)"), d.get("time", "?"), extras))
+    w = [max(len(r[i]) for r in rows + [("name", "reproduces", "default run", "extras")])
+         for i in range(3)]
+    lines = [f"{'name':{w[0]}}  {'reproduces':{w[1]}}  {'default run':{w[2]}}  extras"]
+    lines += [f"{a:{w[0]}}  {b:{w[1]}}  {c:{w[2]}}  {e}" for a, b, c, e in rows]
+    lines.append("npfp reproduce NAME runs one (--quick: seconds); the papers' pages in "
+                 "docs/papers/ explain each table")
+    return "\n".join(lines)
+
+
 def _bench(argv) -> int:
     """Delegate to ``python -m benchmarks`` (which lives beside the package, not in it)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -155,6 +177,8 @@ def main(argv=None) -> int:
         return _bench(argv[1:])
     parser = argparse.ArgumentParser(prog="npfp", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"npfp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="train the symmetric network on sparse-coding data")
@@ -174,7 +198,7 @@ def main(argv=None) -> int:
                    help="override config fields, e.g. --set d=128 norm=linf")
     p.add_argument("--no-progress", action="store_true", help="hide the progress line")
 
-    sub.add_parser("list", help="list the available reproductions")
+    sub.add_parser("list", help="the reproductions: what, default run time, extras needed")
 
     p = sub.add_parser("claims", help="run the executable claims (npfp.claims) and print a table")
     p.add_argument("ids", nargs="*", help="claim ids or prefixes (default: all)")
@@ -185,12 +209,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0,
                    help="base seed (0: each reproduction keeps its own config seed)")
 
-    p = sub.add_parser("assignments", help="generate the course assignments (npfp.assignments)")
-    p.add_argument("action", choices=["make", "list"])
-    p.add_argument("outdir", nargs="?", help="output directory (for make)")
-    p.add_argument("--only", nargs="*", default=None, metavar="ID", help="assignment ids")
-    p.add_argument("--with-solutions", action="store_true",
-                   help="keep the reference solutions (for instructors)")
+    p = sub.add_parser("assignments", help="make and grade the course assignments (npfp.assignments)")
+    from .assignments import add_arguments as add_assignment_arguments
+    add_assignment_arguments(p)
 
     sub.add_parser("bench", help="run the benchmarks (options: npfp bench --help)")
 
@@ -211,12 +232,16 @@ def main(argv=None) -> int:
             from .assignments import main as assignments_main
             return assignments_main(args)
         if args.command == "list":
-            from .experiments import EXPERIMENTS
-            for name, module in EXPERIMENTS.items():
-                print(f"{name:18s} {module}")
+            print(list_reproductions())
             return 0
     except (ValueError, TypeError) as exc:
         print(f"npfp: error: {exc}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        from ._extras import MissingExtraError
+        if not isinstance(exc, MissingExtraError):
+            raise
+        print(f"npfp: error: {exc}", file=sys.stderr)   # one line: what is missing, how to install
         return 2
     return 1  # pragma: no cover
 

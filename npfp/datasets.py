@@ -178,8 +178,9 @@ def load_cifar10(path=None, split: str = "train", normalize: bool = True):
 def load_digits(normalize: bool = True):
     """The 8x8 handwritten digits bundled with scikit-learn (1797 images, 10 classes).
 
-    Needs the optional extra: ``pip install 'npfp[digits]'`` (i.e. scikit-learn); the
-    data ships inside scikit-learn, nothing is downloaded.
+    Needs the optional extra ``digits`` (scikit-learn): ``pip install '.[digits]'`` in a
+    checkout, ``pip install 'npfp[digits]'`` otherwise; the data ships inside
+    scikit-learn, nothing is downloaded.
 
     Returns
     -------
@@ -187,13 +188,9 @@ def load_digits(normalize: bool = True):
         Pixel intensities 0..16, divided by 16 when ``normalize`` (default) so X is in [0, 1].
     y : ndarray of int64, shape (1797,)
     """
-    try:
-        from sklearn.datasets import load_digits as _sk_load_digits
-    except ImportError as exc:
-        raise ImportError("load_digits needs scikit-learn, which is an optional dependency of "
-                          "npfp: install it with `pip install 'npfp[digits]'` "
-                          "(or `pip install scikit-learn`)") from exc
-    bunch = _sk_load_digits()
+    from ._extras import require
+
+    bunch = require("sklearn.datasets", "digits", "load_digits").load_digits()
     X = np.asarray(bunch.data, dtype=np.float64)
     if normalize:
         X = X / 16.0

@@ -242,3 +242,22 @@ class Stages:
         self.bar.close()
         self.seconds["total"] = time.perf_counter() - self._t0
         return self.seconds
+
+
+#: ``npfp list``: what each reproduction of :data:`EXPERIMENTS` reproduces, the run time of
+#: its default config (single thread; wall time on a loaded machine can be twice as long;
+#: the papers' pages in docs/papers/ give the measured details), and the extras it needs
+DESCRIPTIONS = {
+    "purification": {"what": "Allen-Zhu & Li: adversarial training purifies features",
+                     "time": "~1 min", "extras": ()},
+    "averaging": {"what": "Li et al.: GD averages cluster features, broken at sqrt(d/k)",
+                  "time": "~40 s", "extras": ()},
+    "averaging-digits": {"what": "feature averaging on the 8x8 digits, odd vs even",
+                         "time": "~6 s", "extras": ("digits",)},
+    "robust-features": {"what": "B. Li & Y. Li: what standard/adversarial training learn",
+                        "time": "~35 s", "extras": ()},
+    "cgro": {"what": "B. Li & Y. Li: clean generalization, robust overfitting",
+             "time": "~10-30 s", "extras": ()},
+    "expressivity": {"what": "Li et al. 2022: robust generalization needs expressivity",
+                     "time": "~1 min", "extras": ()},
+}

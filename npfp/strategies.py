@@ -48,12 +48,9 @@ MODEL_KINDS = ("linear", "symmetric", "twolayer", "twolayer_multiclass", "patchc
 
 def _hypothesis():
     """Import hypothesis.strategies or explain how to get it."""
-    try:
-        import hypothesis.strategies as st
-    except ImportError as exc:  # pragma: no cover - exercised only without hypothesis
-        raise ImportError("npfp.strategies needs the 'hypothesis' package (a test extra): "
-                          "pip install \"npfp[test]\"") from exc
-    return st
+    from ._extras import require
+
+    return require("hypothesis.strategies", "test", "npfp.strategies")
 
 
 # ---------------------------------------------------------------------------------

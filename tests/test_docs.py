@@ -195,13 +195,20 @@ def test_python_blocks_run(tmp_path, page):
         assert float(nums["PGD robust accuracy at 0.3"]) == float(nums["the same network, exact"])
 
 
-def test_site_builds_without_warnings(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
     pytest.importorskip("pdoc")
-    out = tmp_path / "site"
+    pytest.importorskip("latex2mathml")
+    out = tmp_path_factory.mktemp("docs") / "site"
     res = subprocess.run([sys.executable, os.path.join(DOCS, "build.py"), "--out", str(out)],
-                         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+                         cwd=str(out.parent), env=ENV, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-5000:]
     assert "with 0 warnings" in res.stdout
+    return out
+
+
+def test_site_builds_without_warnings(site):
+    out = site
     for page in ("index.html", "guide.html", "guide/notation.html", "npfp.html",
                  "npfp/claims.html", "npfp/strategies.html"):
         assert (out / page).is_file(), page
@@ -213,3 +220,130 @@ def test_site_builds_without_warnings(tmp_path):
         html = out / "guide" / (re.sub(r"[^\w/]", "_", stem) + ".html")
         assert html.is_file(), html
     assert 'href="npfp/' in (out / "guide.html").read_text(encoding="utf-8")
+
+
+class _Text(__import__("html.parser").parser.HTMLParser):
+    """The visible prose of a page: no code, pre, script, style, math or signatures."""
+
+    SKIP = {"code", "pre", "script", "style", "math", "textarea"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.parts = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("br", "img", "hr", "input", "meta", "link", "wbr", "col"):
+            return
+        cls = dict(attrs).get("class") or ""
+        self.stack.append(tag in self.SKIP or "signature" in cls)
+
+    def handle_endtag(self, tag):
+        if tag in ("br", "img", "hr", "input", "meta", "link", "wbr", "col"):
+            return
+        if self.stack:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not any(self.stack):
+            self.parts.append(data)
+
+
+def _prose(path):
+    parser = _Text()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return "".join(parser.parts)
+
+
+def _html_pages(site):
+    return sorted(p for p in site.rglob("*.html") if p.name != "index.html" or p.parent != site)
+
+
+def test_site_math_is_rendered_offline(site):
+    """No formula is left as raw LaTeX, and nothing is loaded from the network."""
+    raw, n_math = [], 0
+    for page in _html_pages(site):
+        html = page.read_text(encoding="utf-8")
+        assert "mathjax" not in html.lower() and "cdn.jsdelivr" not in html, page
+        assert not re.search(r'<script[^>]+src="https?://', html), page
+        n_math += html.count("<math")
+        text = _prose(page)
+        for m in re.finditer(r"\$(?:[^$\n]|\n(?![ \t]*\n)){1,160}?\$|\$\$|\\\(|\\\[", text):
+            raw.append(f"{page.relative_to(site)}: {text[max(0, m.start() - 30):m.end() + 30]!r}")
+    assert not raw, "raw math left:\n" + "\n".join(raw[:20])
+    assert n_math > 500   # formulas of the guide and the docstrings, as MathML
+
+
+def test_site_keeps_angle_brackets(site):
+    """A formula such as y = sign(<w*, z>) keeps its <...> (it is not read as an HTML tag)."""
+    sys.path.insert(0, DOCS)
+    try:
+        import build
+    finally:
+        sys.path.remove(DOCS)
+    checked, lost = 0, []
+    for page in PAGES:
+        text = read(page)
+        text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+        text = re.sub(r"`[^`]*`", "", text)
+        text = re.sub(r"\$\$.*?\$\$|\$[^$\n]+\$", "", text, flags=re.S)
+        stem = os.path.relpath(page, DOCS)[:-3]
+        html = site / ("guide.html" if stem == "index" else
+                       os.path.join("guide", re.sub(r"[^\w/]", "_", stem) + ".html"))
+        prose = " ".join(_prose(html).split())
+        for m in re.finditer(r"<[A-Za-z][^<>|\n]{0,60}>", text):
+            if build._TAG.match(m.group(0)):
+                continue
+            checked += 1
+            if " ".join(m.group(0).split()) not in prose:
+                lost.append(f"{rel(page)}: {m.group(0)}")
+    assert checked >= 20 and not lost, lost
+
+
+def test_every_cited_name_has_its_api_entry(site):
+    """Each `npfp.x.y` of docs/papers/*.md has its module's page and an entry on it."""
+    sys.path.insert(0, DOCS)
+    try:
+        import build
+    finally:
+        sys.path.remove(DOCS)
+    names = build.cited_names()
+    missing = []
+    for name, where in names.items():
+        _, modname, qual = build.split_name(name)
+        page = site.joinpath(*modname.split(".")).with_suffix(".html")
+        if not page.is_file():
+            missing.append(f"{name} ({where[0]}): no page {page.relative_to(site)}")
+        elif qual and f'id="{qual}"' not in page.read_text(encoding="utf-8"):
+            missing.append(f"{name} ({where[0]}): no entry on {page.relative_to(site)}")
+    assert len(names) > 100 and not missing, "\n".join(missing)
+
+
+def test_code_blocks_scroll(site):
+    html = (site / "guide" / "papers" / "feature_purification.html").read_text(encoding="utf-8")
+    css = re.sub(r"\s+", " ", html)
+    assert re.search(r"\.pdoc pre[^{]*\{ ?overflow-x: ?auto", css), "code blocks do not scroll"
+
+
+def test_tour_installs_every_tool_before_it_uses_it():
+    """Each `.venv/bin/TOOL` of a shell block in the tour is installed by the README's
+    commands or by a `pip install` of an extra earlier on the page (e.g. jupytext: docs)."""
+    from npfp._extras import EXTRAS
+
+    installed = {"python", "python3", "pip", "npfp"}
+    used = []
+    for lang, body in FENCE.findall(read(os.path.join(DOCS, "index.md"))):
+        if lang not in ("bash", "sh", "shell"):
+            continue
+        for line in body.splitlines():
+            code = line.split(" #")[0]
+            for part in code.split("&&"):
+                m = re.search(r"pip install\s+(.*)", part)
+                if m:
+                    for extras in re.findall(r"\.\[([\w,]+)\]", m.group(1)):
+                        for extra in extras.split(","):
+                            installed.update(EXTRAS[extra])
+                for tool in re.findall(r"\.venv/bin/([\w.-]+)", part.split("pip install")[0]):
+                    used.append(tool)
+                    assert tool in installed, f"docs/index.md: `{line.strip()}` uses {tool}, " \
+                                              f"which no earlier install provides"
+    assert "jupytext" in used

@@ -23,27 +23,37 @@
 
 # %%
 import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")  # figures go to files
 import matplotlib.pyplot as plt
 import numpy as np
 
 from npfp.attacks import FGM
+from npfp.evaluation import accuracy, robust_accuracy
 from npfp.purification.data import SparseCodingData
-from npfp.evaluation import accuracy
-from npfp.evaluation import robust_accuracy
 from npfp.purification.experiment import robust_accuracy_at
-from npfp.purification.theory import dense_mixture_attack, label_cosine
 from npfp.purification.learner import make_network, train_adversarial, train_clean
 from npfp.purification.lower_bound import best_linear_classifier, linear_robust_radius
 from npfp.purification.measures import (init_correlation, mixture_statistics,
                                         purification_decomposition, purified_fraction)
+from npfp.purification.theory import dense_mixture_attack, label_cosine
 
 QUICK = os.environ.get("NPFP_QUICK", "0") not in ("", "0")
 OUT = os.environ.get("NPFP_TUTORIAL_OUT", os.path.join("npfp-results", "tutorial01"))
 os.makedirs(OUT, exist_ok=True)
+
+
+def show(fig, name, **savefig_kw):
+    """Save ``fig`` as OUT/name; in Jupyter also show it inline (as a script: file only)."""
+    path = os.path.join(OUT, name)
+    fig.savefig(path, **savefig_kw)
+    print(f"figure saved to {path}")
+    if "ipykernel" in sys.modules:        # a notebook: display it under the cell
+        from IPython.display import display
+        display(fig)
+    plt.close(fig)
+
+
 d, m, n = (64, 256, 6000) if QUICK else (128, 512, 16000)
 clean_epochs, final_epochs, at_epochs = (25, 10, 15) if QUICK else (30, 15, 20)
 rng = np.random.default_rng(0)
@@ -152,8 +162,7 @@ for ax, A, title in ((axes[0], C, "clean |M^T w_i|"), (axes[1], Ca, "adversarial
     ax.imshow(B / B.max(axis=1, keepdims=True), aspect="auto", cmap="viridis")
     ax.set_title(title)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "purification_heatmaps.png"), dpi=110)
-plt.close(fig)
+show(fig, "purification_heatmaps.png", dpi=110)
 
 # %% [markdown]
 # ## 5. Everything at once

@@ -29,10 +29,8 @@
 
 # %%
 import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -47,6 +45,19 @@ from npfp.evaluation import accuracy, accuracy_vs_radius
 QUICK = os.environ.get("NPFP_QUICK", "0") not in ("", "0")
 OUT = os.environ.get("NPFP_TUTORIAL_OUT", os.path.join("npfp-results", "tutorial02"))
 os.makedirs(OUT, exist_ok=True)
+
+
+def show(fig, name, **savefig_kw):
+    """Save ``fig`` as OUT/name; in Jupyter also show it inline (as a script: file only)."""
+    path = os.path.join(OUT, name)
+    fig.savefig(path, **savefig_kw)
+    print(f"figure saved to {path}")
+    if "ipykernel" in sys.modules:        # a notebook: display it under the cell
+        from IPython.display import display
+        display(fig)
+    plt.close(fig)
+
+
 d, k, n_train, n_test = (600, 10, 400, 150) if QUICK else (3072, 10, 1000, 300)
 lr = 5e-3 if QUICK else 1e-3      # smaller d needs a larger step for the same 100 steps
 rng = np.random.default_rng(0)
@@ -98,8 +109,7 @@ for ax, M, title in ((axes[0], C, "binary network"), (axes[1], Cm, "k-class netw
     im = ax.imshow(M, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     ax.set(title=title, xlabel="neuron", ylabel="feature")
 fig.colorbar(im, ax=axes, label=r"$\cos(\mu_i, w_r)$")
-fig.savefig(os.path.join(OUT, "cosines.png"), dpi=110)
-plt.close(fig)
+show(fig, "cosines.png", dpi=110)
 
 # %% [markdown]
 # ## 4. Reference networks and their exact radii
@@ -164,8 +174,7 @@ ax.text(ro, 0.5, r" $\sqrt{d/2}$")
 ax.set(xlabel=r"$\ell_2$ radius", ylabel="robust accuracy")
 ax.legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "robust_accuracy.png"), dpi=110)
-plt.close(fig)
+show(fig, "robust_accuracy.png", dpi=110)
 
 # %% [markdown]
 # The binary network collapses right at $\sqrt{d/k}$, like $f_{FA}$. The derived

@@ -26,10 +26,8 @@
 
 # %%
 import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -40,6 +38,19 @@ from npfp.robust_features import experiment as E
 QUICK = os.environ.get("NPFP_QUICK", "0") not in ("", "0")
 OUT = os.environ.get("NPFP_TUTORIAL_OUT", os.path.join("npfp-results", "tutorial03"))
 os.makedirs(OUT, exist_ok=True)
+
+
+def show(fig, name, **savefig_kw):
+    """Save ``fig`` as OUT/name; in Jupyter also show it inline (as a script: file only)."""
+    path = os.path.join(OUT, name)
+    fig.savefig(path, **savefig_kw)
+    print(f"figure saved to {path}")
+    if "ipykernel" in sys.modules:        # a notebook: display it under the cell
+        from IPython.display import display
+        display(fig)
+    plt.close(fig)
+
+
 cfg = E.quick_config() if QUICK else E.Config()
 print(cfg)
 
@@ -125,8 +136,7 @@ for meth, ls in zip(E.METHODS, ("-", "--", ":", "-.")):
 ax.set_xlabel("epoch")
 ax.legend(fontsize=7)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "race.png"), dpi=100)
-plt.close(fig)
+show(fig, "race.png", dpi=100)
 
 # %% [markdown]
 # ## 5. Why the robust model needs the threshold of the smoothed ReLU

@@ -28,10 +28,8 @@
 
 # %%
 import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -44,6 +42,19 @@ from npfp.gradcheck import check_model_gradients
 QUICK = os.environ.get("NPFP_QUICK", "0") not in ("", "0")
 OUT = os.environ.get("NPFP_TUTORIAL_OUT", os.path.join("npfp-results", "tutorial04"))
 os.makedirs(OUT, exist_ok=True)
+
+
+def show(fig, name, **savefig_kw):
+    """Save ``fig`` as OUT/name; in Jupyter also show it inline (as a script: file only)."""
+    path = os.path.join(OUT, name)
+    fig.savefig(path, **savefig_kw)
+    print(f"figure saved to {path}")
+    if "ipykernel" in sys.modules:        # a notebook: display it under the cell
+        from IPython.display import display
+        display(fig)
+    plt.close(fig)
+
+
 cfg = E.quick_config() if QUICK else E.Config()
 print(cfg)
 
@@ -135,8 +146,7 @@ ax[1].plot(r.epochs, r.clean_test, "--", label="clean test")
 ax[1].set_xlabel("epoch")
 ax[1].legend(fontsize=8)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "phases.png"), dpi=100)
-plt.close(fig)
+show(fig, "phases.png", dpi=100)
 
 # %% [markdown]
 # ## 6. Where the robust training margin comes from

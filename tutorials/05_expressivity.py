@@ -31,10 +31,8 @@
 # %%
 import dataclasses
 import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -47,6 +45,19 @@ from npfp.expressivity import experiment as E
 QUICK = os.environ.get("NPFP_QUICK", "0") not in ("", "0")
 OUT = os.environ.get("NPFP_TUTORIAL_OUT", os.path.join("npfp-results", "tutorial05"))
 os.makedirs(OUT, exist_ok=True)
+
+
+def show(fig, name, **savefig_kw):
+    """Save ``fig`` as OUT/name; in Jupyter also show it inline (as a script: file only)."""
+    path = os.path.join(OUT, name)
+    fig.savefig(path, **savefig_kw)
+    print(f"figure saved to {path}")
+    if "ipykernel" in sys.modules:        # a notebook: display it under the cell
+        from IPython.display import display
+        display(fig)
+    plt.close(fig)
+
+
 rng = np.random.default_rng(0)
 cfg = E.quick_config() if QUICK else E.Config()
 eps, eps0, delta = cfg.eps, cfg.eps0, cfg.delta
@@ -77,8 +88,7 @@ for lab, col in ((1, "tab:red"), (-1, "tab:blue")):
     ax.scatter(P[:, 0], P[:, 1], P[:, 2], c=col, s=40, label=f"y = {lab:+d}")
 ax.set(xlabel="x1", ylabel="x2", zlabel="x3", zlim=(0.3, 0.7), title="grid hard instance, d = 3")
 ax.legend()
-fig.savefig(os.path.join(OUT, "hard_instance.png"), dpi=110)
-plt.close(fig)
+show(fig, "hard_instance.png", dpi=110)
 
 # %% [markdown]
 # Why robustness at $\delta > \epsilon_0$ needs $\varphi$: the two possible points of a
@@ -117,8 +127,7 @@ for x in X2:
 ax.axhline(0.5, color="gray", lw=0.5)
 ax.set(aspect="equal", title=r"$f^*$, 2-D grid (black: $f^*=0$; dashed: radius 0.05)")
 fig.colorbar(cs, ax=ax, shrink=0.8)
-fig.savefig(os.path.join(OUT, "fstar_2d.png"), dpi=110, bbox_inches="tight")
-plt.close(fig)
+show(fig, "fstar_2d.png", dpi=110, bbox_inches="tight")
 
 # the Lipschitz bound on random pairs
 P = rng.uniform(0, 1, (2000, 2))
@@ -178,8 +187,7 @@ ax.semilogx(rows[:, 0], rows[:, 3], "^--", label="clean test")
 ax.axhline(coverage + (1 - coverage) / 2, color="k", ls=":", label="coverage bound (any learner)")
 ax.set(xlabel="width m", ylabel="accuracy", ylim=(0, 1.05), title=f"d = {d_demo}, M = {hi.n_cells}")
 ax.legend(fontsize=8)
-fig.savefig(os.path.join(OUT, "width_sweep.png"), dpi=110, bbox_inches="tight")
-plt.close(fig)
+show(fig, "width_sweep.png", dpi=110, bbox_inches="tight")
 
 # %% [markdown]
 # ## 4. Data on a k-dimensional manifold (Sec. 5)

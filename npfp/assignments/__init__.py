@@ -39,7 +39,7 @@ import sys
 from dataclasses import dataclass
 
 __all__ = ["Assignment", "ASSIGNMENTS", "BEGIN", "END", "find_solution_regions", "stub_source",
-           "make", "main"]
+           "hide_source", "make", "grade", "main", "add_arguments", "FolderExistsError"]
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
@@ -61,12 +61,25 @@ class Assignment:
     template : str
         Folder under ``npfp/assignments/templates`` with README.md, starter.py and
         test_autograder.py.
+    hidden : tuple of str
+        Functions, as ``'npfp.module.path:Qual.name'``, whose whole body (after the
+        docstring) is replaced by ``raise NotImplementedError`` in the student copy and
+        the answer key alike: code *outside* the solution regions that is nearly the answer
+        (e.g. ``TwoLayerNet.backward`` next to ``SymmetricReLUNet.backward``).  The
+        autograder and starter never call them (the tests prove it on the answer key).
     """
 
     id: str
     title: str
     solutions: tuple
     template: str
+    hidden: tuple = ()
+
+    @property
+    def test_file(self) -> str:
+        """The autograder's file name, unique per assignment (``test_a_backprop.py``) so
+        that pytest collects every folder of a course in one run."""
+        return "test_" + self.id.replace("-", "_") + ".py"
 
 
 #: the assignments, in course order
@@ -76,14 +89,17 @@ ASSIGNMENTS = {
                    "Backpropagation through the symmetric two-layer ReLU network",
                    ("npfp.nn.models:SymmetricReLUNet.forward",
                     "npfp.nn.models:SymmetricReLUNet.backward"),
-                   "backprop"),
+                   "backprop",
+                   hidden=("npfp.nn.models:TwoLayerNet.forward",
+                           "npfp.nn.models:TwoLayerNet.backward")),
         Assignment("b-attacks",
                    "Exact attacks on linear models, FGM and PGD",
                    ("npfp.attacks.projections:dual_maximizer",
                     "npfp.attacks.projections:project_ball",
                     "npfp.attacks.linear:linear_robust_margin",
                     "npfp.attacks.gradient:PGD.__call__"),
-                   "attacks"),
+                   "attacks",
+                   hidden=("npfp.attacks.projections:_shrink_into_ball",)),
         Assignment("c-purification",
                    "Adversarial training and measuring feature purification",
                    ("npfp.training:fit",
@@ -91,14 +107,16 @@ ASSIGNMENTS = {
                     "npfp.purification.measures:init_correlation",
                     "npfp.purification.measures:purification_decomposition",
                     "npfp.purification.measures:purified_fraction"),
-                   "purification"),
+                   "purification",
+                   hidden=("npfp.averaging.measures:cosine_matrix",)),
         Assignment("d-averaging",
                    "Feature averaging and the averaged-feature attack",
                    ("npfp.averaging.measures:cosine_matrix",
                     "npfp.averaging.measures:averaged_feature_direction",
                     "npfp.averaging.reference:feature_averaging_network",
                     "npfp.averaging.reference:feature_decoupling_network"),
-                   "averaging"),
+                   "averaging",
+                   hidden=("npfp.purification.measures:row_cosines",)),
     )
 }
 
@@ -196,8 +214,41 @@ def _rename_imports(source: str, package: str) -> str:
     return _IMPORT_RE.sub(lambda m: f"{m.group(1)}{m.group(2)} {package}", source)
 
 
-def _copy_package(dest: str, stubs: dict, package: str, label: str, keep_solutions: bool):
-    """Copy npfp's .py files to dest (renamed ``package``), stubbing ``stubs[file]``."""
+def hide_source(source: str, qualnames, label: str = "") -> str:
+    """Replace the whole body (after the docstring) of each function ``qualnames`` by a
+    ``raise NotImplementedError`` saying why it is hidden."""
+    tree = ast.parse(source)
+    lines = source.splitlines()
+    cuts = []
+    for q in qualnames:
+        node = _find_function(tree, q)
+        if node is None:
+            raise ValueError(f"function {q!r} to hide not found")
+        body = node.body
+        if (body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            body = body[1:]
+        if not body:
+            continue
+        first = body[0]
+        start = (min(d.lineno for d in first.decorator_list) if getattr(first, "decorator_list", None)
+                 else first.lineno) - 1
+        indent = " " * first.col_offset
+        msg = (f"{label}: {q} is hidden in this assignment (it is close to what you write); "
+               f"the reference library npfp has it")
+        cuts.append((start, node.end_lineno - 1, f"{indent}raise NotImplementedError({msg!r})"))
+    for start, end, text in sorted(cuts, reverse=True):
+        lines[start:end + 1] = [text]
+    text = "\n".join(lines) + "\n"
+    compile(text, "<hidden>", "exec")
+    return text
+
+
+def _copy_package(dest: str, stubs: dict, package: str, label: str, keep_solutions: bool,
+                  hides=None):
+    """Copy npfp's .py files to dest (renamed ``package``), stubbing ``stubs[file]`` and
+    hiding ``hides[file]``."""
+    hides = hides or {}
     for root, dirs, files in os.walk(_PKG_ROOT):
         rel = os.path.relpath(root, _PKG_ROOT)
         if rel.split(os.sep)[0] == "assignments":  # the generator is not course material
@@ -205,11 +256,13 @@ def _copy_package(dest: str, stubs: dict, package: str, label: str, keep_solutio
             continue
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         for name in files:
-            if not name.endswith(".py"):
+            if not name.endswith(".py") and name != "py.typed":
                 continue
             src = os.path.join(root, name)
             with open(src, encoding="utf-8") as fh:
                 text = fh.read()
+            if src in hides:
+                text = hide_source(text, hides[src], label)
             if not keep_solutions and src in stubs:
                 text = stub_source(text, stubs[src], label)
             elif BEGIN in text or END in text:
@@ -221,22 +274,63 @@ def _copy_package(dest: str, stubs: dict, package: str, label: str, keep_solutio
             with open(out, "w", encoding="utf-8") as fh:
                 fh.write(text)
 
+class FolderExistsError(ValueError):
+    """An assignment folder exists already (``overwrite`` / ``--overwrite`` replaces it)."""
+
+    def __init__(self, folders):
+        self.folders = list(folders)
+        super().__init__(f"{', '.join(self.folders)} exist(s) already; remove it or pass "
+                         f"overwrite=True (command line: --overwrite), which deletes it")
+
+
+def _check_seed(seed) -> int:
+    import numbers
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def _fill(text: str, a: Assignment, package: str, seed: int) -> str:
+    if "# {{GRADING_HELPERS}}" in text:
+        with open(os.path.join(_TEMPLATES, "_grading.py"), encoding="utf-8") as fh:
+            helpers = fh.read()
+        text = re.sub(r"^# \{\{GRADING_HELPERS\}\}.*\n", lambda m: helpers, text, flags=re.M)
+    return (text.replace("{{ASSIGNMENT_ID}}", a.id).replace("{{TITLE}}", a.title)
+            .replace("{{PACKAGE}}", package).replace("{{SEED}}", str(seed))
+            .replace("{{ASSIGNMENT_MODULE}}", a.id.replace("-", "_"))
+            .replace("{{TEST_FILE}}", a.test_file))
+
+
+def _by_file(specs) -> dict:
+    out: dict = {}
+    for spec in specs:
+        module, _, qual = spec.partition(":")
+        out.setdefault(_module_file(module), []).append(qual)
+    return out
+
 
 def make(outdir: str, ids=None, *, keep_solutions: bool = False, package: str = "student_npfp",
-         overwrite: bool = False) -> list:
+         overwrite: bool = False, seed: int = 0) -> list:
     """Write the assignments ``ids`` (default all) into ``outdir``; return their folders.
 
     Parameters
     ----------
     outdir : str
-        Created if missing.  An existing assignment folder is an error unless
-        ``overwrite``.
+        The course folder, created if missing.  It also gets a README.md and a pytest.ini
+        so that ``python -m pytest`` there grades every assignment folder at once.
     ids : iterable of str, optional
         Keys of :data:`ASSIGNMENTS`.
     keep_solutions : bool
         Keep the reference code in the copy (an instructor's answer key).
     package : str
         Name of the copied package.
+    overwrite : bool
+        Replace existing assignment folders (their content is deleted).  Without it an
+        existing folder is an error (:class:`FolderExistsError`) and nothing is written.
+    seed : int
+        Seed of the starter's data and of the random cases of the autograder's exact
+        checks (the environment variable NPFP_AUTOGRADE_SEED overrides it when grading).
     """
     ids = list(ASSIGNMENTS) if not ids else list(ids)
     unknown = [i for i in ids if i not in ASSIGNMENTS]
@@ -244,61 +338,249 @@ def make(outdir: str, ids=None, *, keep_solutions: bool = False, package: str = 
         raise ValueError(f"unknown assignments {unknown}; choose from {list(ASSIGNMENTS)}")
     if not package.isidentifier() or package == "npfp":
         raise ValueError(f"package must be a Python identifier other than 'npfp', got {package!r}")
+    seed = _check_seed(seed)
+    existing = [os.path.join(outdir, a) for a in ids if os.path.exists(os.path.join(outdir, a))]
+    if existing and not overwrite:
+        raise FolderExistsError(existing)
     os.makedirs(outdir, exist_ok=True)
     folders = []
     for aid in ids:
         a = ASSIGNMENTS[aid]
-        stubs: dict = {}
-        for spec in a.solutions:
-            module, _, qual = spec.partition(":")
-            stubs.setdefault(_module_file(module), []).append(qual)
         folder = os.path.join(outdir, a.id)
         if os.path.exists(folder):
-            if not overwrite:
-                raise ValueError(f"{folder} exists; remove it or pass overwrite=True")
             shutil.rmtree(folder)
-        _copy_package(os.path.join(folder, package), stubs, package, f"assignment {a.id}",
-                      keep_solutions)
+        _copy_package(os.path.join(folder, package), _by_file(a.solutions), package,
+                      f"assignment {a.id}", keep_solutions, _by_file(a.hidden))
         for tdir in (os.path.join(_TEMPLATES, "common"), os.path.join(_TEMPLATES, a.template)):
             for name in sorted(os.listdir(tdir)):
                 src = os.path.join(tdir, name)
-                if os.path.isfile(src) and not name.endswith(".pyc"):
+                if os.path.isfile(src) and name.endswith((".py", ".md", ".ini")):
                     with open(src, encoding="utf-8") as fh:
-                        text = fh.read()
-                    text = text.replace("{{ASSIGNMENT_ID}}", a.id).replace("{{TITLE}}", a.title)
-                    text = text.replace("{{PACKAGE}}", package)
-                    with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
+                        text = _fill(fh.read(), a, package, seed)
+                    dest = a.test_file if name == "test_autograder.py" else name
+                    with open(os.path.join(folder, dest), "w", encoding="utf-8") as fh:
                         fh.write(text)
         folders.append(folder)
+    present = [i for i in ASSIGNMENTS if os.path.isdir(os.path.join(outdir, i))]
     with open(os.path.join(outdir, "README.md"), "w", encoding="utf-8") as fh:
         fh.write("# npfp assignments\n\nEach folder is one assignment; read its README.md, work "
-                 "in its `student_npfp/` copy, run `python starter.py`, grade with "
-                 "`python -m pytest -q` inside the folder.\n\n")
-        for aid in ids:
+                 f"in its `{package}/` copy, run `python starter.py`, grade with "
+                 "`python -m pytest` inside the folder (or here, for every folder at once).\n\n")
+        for aid in present:
             fh.write(f"- `{aid}/`: {ASSIGNMENTS[aid].title}\n")
+    with open(os.path.join(outdir, "pytest.ini"), "w", encoding="utf-8") as fh:
+        fh.write("[pytest]\n# `python -m pytest` here grades every assignment folder: each "
+                 "autograder loads the\n# student package of its own folder\n"
+                 f"norecursedirs = {package} .* __pycache__\n"
+                 "addopts = -q -p no:cacheprovider --tb=short\n")
     return folders
 
 
+# ---------------------------------------------------------------------------------
+# grading a class
+def _find_package(student_dir: str, package: str):
+    """The student's package folder: STUDENT/package or STUDENT/<one folder>/package."""
+    direct = os.path.join(student_dir, package)
+    if os.path.isfile(os.path.join(direct, "__init__.py")):
+        return direct
+    found = sorted(os.path.join(student_dir, d, package) for d in os.listdir(student_dir)
+                   if os.path.isfile(os.path.join(student_dir, d, package, "__init__.py")))
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ValueError(f"{len(found)} {package}/ folders found ({', '.join(found)}); "
+                         f"expected one")
+    raise ValueError(f"no {package}/ folder (with __init__.py) in the submission")
+
+
+def _run_pytest(folder: str, env: dict, timeout: float, extra=()):
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "pytest", "-o", "addopts=", "-p", "no:cacheprovider",
+                           "-q", "--tb=short", *extra],
+                          cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _junit_results(path: str) -> dict:
+    """{test name: None if passed, else the first line of its failure message}."""
+    import xml.etree.ElementTree as ET
+
+    out = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        bad = [c for c in case if c.tag in ("failure", "error", "skipped")]
+        if not bad:
+            out[case.get("name")] = None
+            continue
+        text = (bad[0].get("message") or bad[0].text or bad[0].tag).strip()
+        out[case.get("name")] = text.splitlines()[0][:300] if text else bad[0].tag
+    return out
+
+
+def _last_error_line(text: str, package: str = "student_npfp") -> str:
+    lines = [ln[1:].strip() for ln in text.splitlines() if ln.startswith("E ")]
+    if lines:
+        where = [ln for ln in lines if ln.startswith('File "') and f"{os.sep}{package}{os.sep}" in ln]
+        msg = lines[-1][:300]
+        if where:    # e.g. a SyntaxError: say where, relative to the student's package
+            _, path, rest = where[-1].split('"', 2)
+            rel = package + path.split(f"{os.sep}{package}", 1)[1]
+            msg += f" ({rel}{rest.rstrip()})"
+        return msg
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else "no output"
+
+
+def _part(test_name: str) -> str:
+    name = test_name.split("[", 1)[0]
+    return name[5:] if name.startswith("test_") else name
+
+
+def grade(submissions: str, assignment: str, csv_path=None, *, timeout: float = 600.0,
+          seed=None, package: str = "student_npfp", out=None) -> list:
+    """Grade a class: every folder of ``submissions`` is one student's work.
+
+    A student's folder holds the assignment folder they worked in (or just its
+    ``student_npfp/``); only their package is used: it is copied next to a fresh copy of the
+    autograder, which runs in its own process (at most ``timeout`` seconds).  Returns one
+    dict per student -- ``student``, ``passed``, ``total``, one ``part`` entry per autograder
+    test function as ``"passed/total"``, and ``note`` (the error of a broken submission,
+    or the first failed check) -- and writes them to ``csv_path`` if given.  A broken
+    submission scores 0 and never stops the run.
+    """
+    import csv
+    import tempfile
+
+    out = sys.stdout if out is None else out
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"unknown assignment {assignment!r} (--assignment); choose from "
+                         f"{list(ASSIGNMENTS)}")
+    if not os.path.isdir(submissions):
+        raise ValueError(f"SUBMISSIONS_DIR {submissions!r} is not a directory")
+    if seed is not None:
+        seed = _check_seed(seed)
+    if not timeout > 0:
+        raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+    from .._extras import require
+
+    require("pytest", "test", "npfp assignments grade")     # the autograders run under pytest
+    a = ASSIGNMENTS[assignment]
+    students = sorted(d for d in os.listdir(submissions)
+                      if os.path.isdir(os.path.join(submissions, d)) and not d.startswith("."))
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("NPFP_AUTOGRADE_TARGET", None)
+    if seed is not None:
+        env["NPFP_AUTOGRADE_SEED"] = str(seed)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="npfp-grade-") as tmp:
+        # the pristine autograder, and its list of tests (collected on the reference)
+        (pristine,) = make(os.path.join(tmp, "pristine"), [assignment], package=package)
+        ref_env = dict(env, NPFP_AUTOGRADE_TARGET="npfp")
+        res = _run_pytest(pristine, ref_env, timeout, ["--collect-only", a.test_file])
+        tests = [ln.split("::", 1)[1] for ln in res.stdout.splitlines() if "::" in ln]
+        if not tests:
+            raise RuntimeError("could not collect the autograder's tests on the reference "
+                               "library: " + _last_error_line(res.stdout + res.stderr))
+        parts: dict = {}
+        for t in tests:
+            parts.setdefault(_part(t), []).append(t)
+        print(f"grading {len(students)} submissions of {assignment} ({len(tests)} checks in "
+              f"{len(parts)} parts)", file=out, flush=True)
+        for i, student in enumerate(students):
+            results, note = {}, ""
+            try:
+                pkg = _find_package(os.path.join(submissions, student), package)
+                work = os.path.join(tmp, f"s{i}")
+                shutil.copytree(pkg, os.path.join(work, package),
+                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                for name in (a.test_file, "pytest.ini"):
+                    shutil.copy(os.path.join(pristine, name), os.path.join(work, name))
+                report = os.path.join(work, "report.xml")
+                try:
+                    res = _run_pytest(work, env, timeout, [f"--junitxml={report}", a.test_file])
+                except Exception as exc:    # subprocess.TimeoutExpired
+                    raise RuntimeError(f"timed out after {timeout:g} s") from exc
+                if os.path.isfile(report):
+                    results = {k: v for k, v in _junit_results(report).items() if k in tests}
+                if not results:
+                    raise RuntimeError(_last_error_line(res.stdout + res.stderr, package))
+                failed = [t for t in tests if results.get(t, "not run") is not None]
+                if failed:
+                    note = f"first failure: {failed[0]}: {results.get(failed[0]) or 'not run'}"
+            except Exception as exc:  # a broken submission scores 0; the run goes on
+                results, note = {}, f"error: {exc}"
+            passed = sum(1 for t in tests if t in results and results[t] is None)
+            row = {"student": student, "passed": passed, "total": len(tests)}
+            for part, ts in parts.items():
+                row[part] = f"{sum(1 for t in ts if t in results and results[t] is None)}/{len(ts)}"
+            row["note"] = note
+            rows.append(row)
+            print(f"{student:24s} {passed:3d}/{len(tests)}  {note[:100]}", file=out, flush=True)
+    if csv_path:
+        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=["student", "passed", "total", *parts, "note"])
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {csv_path}", file=out)
+    return rows
+
+
+# ---------------------------------------------------------------------------------
+def add_arguments(parser) -> None:
+    """Add the ``npfp assignments`` sub-commands (list, make, grade) to ``parser``."""
+    sub = parser.add_subparsers(dest="action", required=True, metavar="{list,make,grade}")
+    sub.add_parser("list", help="the assignments")
+    p = sub.add_parser("make", help="write the assignment folders into OUTDIR")
+    p.add_argument("outdir", metavar="OUTDIR", help="the course folder (created if missing)")
+    p.add_argument("--only", nargs="+", default=None, metavar="ID",
+                   choices=list(ASSIGNMENTS), help="only these assignments")
+    p.add_argument("--with-solutions", action="store_true",
+                   help="keep the reference solutions (an answer key, for instructors)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing assignment folders (deletes their content)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the starters' data and the autograders' random cases (default 0)")
+    p = sub.add_parser("grade", help="grade a class: one folder per student in SUBMISSIONS_DIR")
+    p.add_argument("submissions", metavar="SUBMISSIONS_DIR",
+                   help="one folder per student, holding their assignment folder "
+                        "(or just its student_npfp/)")
+    p.add_argument("--assignment", required=True, choices=list(ASSIGNMENTS), metavar="NAME",
+                   help="which assignment: " + ", ".join(ASSIGNMENTS))
+    p.add_argument("--csv", default=None, metavar="PATH", help="write the scores to this CSV file")
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="per student (default 600)")
+    p.add_argument("--seed", type=int, default=None, metavar="S",
+                   help="grade with other random cases than the students had (NPFP_AUTOGRADE_SEED)")
+
+
 def main(args=None) -> int:
-    """Entry point of ``npfp assignments {make OUTDIR | list}``."""
+    """Entry point of ``npfp assignments {list | make OUTDIR | grade SUBMISSIONS_DIR}``."""
     import argparse
 
     if args is None or isinstance(args, (list, tuple)):
         p = argparse.ArgumentParser(prog="npfp assignments")
-        p.add_argument("action", choices=["make", "list"])
-        p.add_argument("outdir", nargs="?")
-        p.add_argument("--only", nargs="*", default=None)
-        p.add_argument("--with-solutions", action="store_true")
+        add_arguments(p)
         args = p.parse_args(args)
     if args.action == "list":
         for a in ASSIGNMENTS.values():
-            print(f"{a.id:22s} {a.title}")
+            print(f"{a.id:16s} {a.title}")
         return 0
-    if not args.outdir:
-        print("npfp assignments make: error: OUTDIR is required", file=sys.stderr)
+    if args.action == "grade":
+        try:
+            grade(args.submissions, args.assignment, args.csv, timeout=args.timeout,
+                  seed=args.seed)
+        except RuntimeError as exc:     # the autograder itself could not run
+            print(f"npfp assignments grade: error: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    try:
+        folders = make(args.outdir, args.only, keep_solutions=args.with_solutions,
+                       overwrite=args.overwrite, seed=args.seed)
+    except FolderExistsError as exc:
+        print(f"npfp assignments make: error: {', '.join(exc.folders)} already exist(s); "
+              f"pass --overwrite to replace (this deletes the work in it), or choose another "
+              f"OUTDIR", file=sys.stderr)
         return 2
-    folders = make(args.outdir, args.only, keep_solutions=args.with_solutions)
     for f in folders:
         print(f"wrote {f}/")
-    print(f"next: cd {folders[0]} && python starter.py && python -m pytest -q")
+    print(f"next: cd {folders[0]} && python starter.py && python -m pytest")
     return 0

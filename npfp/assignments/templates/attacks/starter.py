@@ -30,7 +30,7 @@ sys.path.insert(0, HERE)  # the student copy in this folder
 from {{PACKAGE}}.attacks import FGM, PGD, linear_robust_accuracy, linear_robust_margin  # noqa: E402
 from {{PACKAGE}}.nn import LinearModel  # noqa: E402
 
-rng = np.random.default_rng(0)
+rng = np.random.default_rng({{SEED}})
 d, n = 20, 500
 w = rng.standard_normal(d)
 model = LinearModel(w, 0.3)

@@ -31,7 +31,7 @@ from {{PACKAGE}}.averaging import (MultiClusterData, averaged_feature_direction,
                                    cosine_matrix, feature_averaging_network,
                                    feature_decoupling_network, train_binary)
 
-rng = np.random.default_rng(0)
+rng = np.random.default_rng({{SEED}})
 data = MultiClusterData.create(d=512, k=10, rng=rng)
 X, y = data.sample(300, rng)[:2]
 Xt, yt = data.sample(300, rng)[:2]

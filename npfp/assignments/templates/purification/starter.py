@@ -33,7 +33,7 @@ from {{PACKAGE}}.purification.learner import make_network, train_adversarial, tr
 from {{PACKAGE}}.purification.measures import (init_correlation, purification_decomposition,  # noqa: E402
                                                purified_fraction)
 
-rng = np.random.default_rng(0)
+rng = np.random.default_rng({{SEED}})
 d, tau = 32, 0.3
 data = SparseCodingData.create(d, 2, rng=rng)     # x = M z, z sparse, y = sign(<w*, z>)
 X, y = data.sample(2000, rng)
