@@ -37,7 +37,7 @@ __all__ = ["accuracy", "correct_mask", "robust_accuracy", "robust_mask", "Radius
 def _check_model_data(model, X, y):
     if not hasattr(model, "forward"):
         raise TypeError(f"model must be an npfp model, got {type(model).__name__}")
-    X = model._check_X(X)
+    X = model.check_X(X)
     y = model.check_labels(y, X.shape[0])
     return X, y
 

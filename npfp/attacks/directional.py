@@ -95,7 +95,7 @@ def fixed_direction_attack(model, X, y, direction, eps, norm: str = "l2", *, per
     AttackResult
     """
     norm = check_norm(norm)
-    X = model._check_X(X)
+    X = model.check_X(X)
     y = model.check_labels(y, X.shape[0])
     eps = validate_eps(eps, X.shape[0])
     bounds = check_bounds(bounds)
@@ -159,7 +159,7 @@ class RandomNoise:
         return RandomNoise(**kw)
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:
-        X = model._check_X(X)
+        X = model.check_X(X)
         y = model.check_labels(y, X.shape[0])
         eps = validate_eps(self.eps, X.shape[0])
         box_limits(X, self.bounds)

@@ -158,7 +158,7 @@ class Attack:
         if not hasattr(model, "forward") or not hasattr(model, "backward"):
             raise TypeError(f"model must be an npfp model with forward/backward, got "
                             f"{type(model).__name__}")
-        X = model._check_X(X) if hasattr(model, "_check_X") else np.asarray(X, dtype=float)
+        X = model.check_X(X) if hasattr(model, "check_X") else np.asarray(X, dtype=float)
         y = model.check_labels(y, X.shape[0]) if hasattr(model, "check_labels") else np.asarray(y)
         eps = validate_eps(self.eps, X.shape[0])
         limits = box_limits(X, self.bounds)

@@ -42,12 +42,15 @@ class _SubspaceModel(Model):
         return self.base.check_labels(y, n, name)
 
     def forward(self, S):
-        S = self._check_X(S)
+        S = self.check_X(S)
         if S.shape[0] != self.X0.shape[0]:
             raise ValueError("the subspace model only evaluates perturbations of its own X")
         return self.base.forward(self.X0 + S @ self.B.T)
 
-    def backward(self, dout, cache, param_grads: bool = False):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
+        # nothing is trainable: no parameter gradients whatever param_grads says
+        if not input_grad:
+            return {}, None
         _, dX = self.base.backward(dout, cache, param_grads=False)
         return {}, dX @ self.B
 
@@ -80,7 +83,7 @@ class SubspaceAttack:
         return getattr(self.attack, "eps", None)
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:
-        X = model._check_X(X)
+        X = model.check_X(X)
         sub = _SubspaceModel(model, X, self.B.astype(X.dtype))
         S0 = np.zeros(X.shape[:-1] + (self.B.shape[1],), dtype=X.dtype)
         res = self.attack(sub, S0, y, rng=rng)

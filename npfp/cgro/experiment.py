@@ -119,7 +119,7 @@ def adversarial_gd(model, X, y, attack, *, lam: float, lr: float, epochs: int, r
     lr = check_positive(lr, "lr")
     epochs = check_int(epochs, "epochs", minimum=0)
     rng = check_rng(rng)
-    X = model._check_X(X)
+    X = model.check_X(X)
     y = model.check_labels(y, X.shape[0])
     losses = []
     for epoch in range(epochs):

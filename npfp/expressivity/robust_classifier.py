@@ -121,11 +121,11 @@ class DistanceRatioClassifier(Model):
 
     def distances(self, X):
         """(d(x, A), d(x, B)) for every row of X."""
-        X = self._check_X(X)
+        X = self.check_X(X)
         return set_distance(X, self.A, self.norm), set_distance(X, self.B, self.norm)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         dA, iA = set_distance(X, self.A, self.norm, return_index=True)
         dB, iB = set_distance(X, self.B, self.norm, return_index=True)
         s = dA + dB                                     # >= 2 eps > 0 (triangle inequality)
@@ -146,8 +146,11 @@ class DistanceRatioClassifier(Model):
         g[np.arange(len(X)), j] = np.sign(diff[np.arange(len(X)), j])
         return g
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         X, dA, dB, iA, iB, s = cache
+        dout = self.check_dout(dout, X.shape[0])
+        if not input_grad:       # nothing is trainable: nothing to compute
+            return {}, None
         gA = self._dist_grad(X, self.A[iA], dA)
         gB = self._dist_grad(X, self.B[iB], dB)
         # d f / d dA = -2 dB / s^2,  d f / d dB = 2 dA / s^2
@@ -166,7 +169,7 @@ class DistanceRatioClassifier(Model):
         (clipped at 0; 0 when x is misclassified).  For other norms the margin bound
         (d(x, T) - d(x, S)) / 2, from 1-Lipschitz distances.
         """
-        X = self._check_X(X)
+        X = self.check_X(X)
         y = check_binary_labels(y, "y", n=X.shape[0])
         r = np.empty(X.shape[0])
         for sign in (1.0, -1.0):                        # two classes, not a loop over samples
@@ -238,7 +241,7 @@ def robust_accuracy_bounds(clf: DistanceRatioClassifier, X, y, delta: float,
     """
     if clf.norm != "l2":
         raise ValueError("robust_accuracy_bounds is exact for the l2 norm only")
-    X = clf._check_X(X)
+    X = clf.check_X(X)
     y = check_binary_labels(y, "y", n=X.shape[0])
     delta = check_positive(delta, "delta", allow_zero=True)
     n_candidates = check_int(n_candidates, "n_candidates", minimum=1)

@@ -101,15 +101,15 @@ class LowRankUpdateNet(Model):
         self.params["b"][...] = kappa_t * np.linalg.norm(self.effective_weights(), axis=1)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         self._net.params["W"] = self.effective_weights()
         self._net.params["b"] = self.params["b"]
         return self._net.forward(X)
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         self._net.params["W"] = self.effective_weights()
         self._net.params["b"] = self.params["b"]
-        g, dX = self._net.backward(dout, cache, param_grads=param_grads)
+        g, dX = self._net.backward(dout, cache, param_grads=param_grads, input_grad=input_grad)
         grads = {}
         if param_grads:
             GW = g["W"]                                   # dL/dW, (m, d)
