@@ -33,7 +33,7 @@ import numpy as np
 from .._validation import (check_array, check_binary_labels, check_class_labels, check_int,
                            check_nonnegative, check_positive, check_rng)
 from .activations import Activation, get_activation
-from .losses import _cross_entropy_parts, logistic_loss, sigmoid, softmax_cross_entropy
+from .losses import logistic_loss, per_sample_loss_and_grad, softmax_cross_entropy
 
 __all__ = ["Model", "LinearModel", "SymmetricReLUNet", "TwoLayerNet", "PatchCNN",
            "loss_and_grads", "input_gradient", "decide", "correct"]
@@ -187,12 +187,8 @@ def input_gradient(model: Model, X, y):
     """
     out, cache = model.forward(X)
     y = model.check_labels(y, out.shape[0])
-    if model.task == "binary":
-        margins = y * out
-        losses = np.logaddexp(0.0, -margins)
-        dout = (-y * sigmoid(-margins)).astype(out.dtype, copy=False)
-    else:
-        losses, dout = _cross_entropy_parts(out, y)
+    losses, dout = per_sample_loss_and_grad(out, y)
+    dout = dout.astype(out.dtype, copy=False)
     _, dX = model.backward(dout, cache, param_grads=False)
     return losses, dX
 
