@@ -62,16 +62,16 @@ unchanged.  Inputs may be (n, d) or (n, P, d); norms are over all non-sample axe
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
 from .._validation import check_bounds, check_int, check_norm, check_positive, check_rng
-from ..nn.losses import per_sample_loss, sigmoid, softmax
+from ..nn.losses import per_sample_loss_and_grad
 from ..nn.models import decide
 from .projections import (box_limits, dual_maximizer, finalize, flatten, norms, project_ball_box,
                           random_in_ball, rounding_safe_radius, validate_eps)
+from .base import AttackBase, make_result
 from .result import AttackResult
 
 __all__ = ["FGM", "FGSM", "PGD", "loss_and_input_gradient", "Attack"]
@@ -82,9 +82,9 @@ LOSSES = ("ce", "margin")
 def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
     r"""Per-sample losses, correctness and input gradients, shape (n,), (n,), X.shape.
 
-    ``loss='ce'``: the model's training loss; for K classes the gradient of
-    :math:`-\log p_y` w.r.t. the logits is :math:`p - e_y` with the y-entry computed as
-    :math:`-\sum_{j \ne y} p_j` so it does not round to 0 when :math:`p_y \approx 1`.
+    ``loss='ce'``: the model's training loss (:func:`npfp.nn.losses.per_sample_loss_and_grad`);
+    for K classes the gradient of :math:`-\log p_y` w.r.t. the logits is :math:`p - e_y`,
+    its y-entry computed so it does not round to 0 when :math:`p_y \approx 1`.
     ``loss='margin'``: :math:`\max_{j \ne y} z_j - z_y` (binary: :math:`-y f(x)`), whose
     gradient never saturates.
     """
@@ -95,32 +95,21 @@ def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
     else:
         out, cache = model.decision_function(X), None
     n = out.shape[0]
-    if model.task == "binary":
-        correct = decide(out, "binary") == y
-        if loss == "ce":
-            m = y * out
-            losses = np.logaddexp(0.0, -m)
-            dout = -y * sigmoid(-m)
-        else:
-            losses = -y * out
-            dout = -y * np.ones_like(out)
+    correct = decide(out, model.task) == y
+    if loss == "ce":      # the training loss, from its one implementation
+        losses, dout = per_sample_loss_and_grad(out, y)
+    elif model.task == "binary":
+        losses = -y * out
+        dout = -y * np.ones_like(out)
     else:
         rows = np.arange(n)
-        correct = decide(out, "multiclass") == y
-        onehot = np.zeros(out.shape, dtype=bool)
-        onehot[rows, y] = True
-        if loss == "ce":
-            losses = per_sample_loss(out, y)
-            p = softmax(out)
-            dout = np.where(onehot, 0.0, p)
-            dout[rows, y] = -dout.sum(axis=1)
-        else:
-            other = np.where(onehot, -np.inf, out)
-            j = np.argmax(other, axis=1)
-            losses = other[rows, j] - out[rows, y]
-            dout = np.zeros_like(out)
-            dout[rows, j] = 1.0
-            dout[rows, y] = -1.0
+        other = out.copy()
+        other[rows, y] = -np.inf
+        j = np.argmax(other, axis=1)
+        losses = other[rows, j] - out[rows, y]
+        dout = np.zeros_like(out)
+        dout[rows, j] = 1.0
+        dout[rows, y] = -1.0
     if not grad:
         return losses, correct, None
     _, dX = model.backward(dout.astype(out.dtype, copy=False), cache, param_grads=False)
@@ -133,9 +122,10 @@ def _check_loss(loss):
     return loss
 
 
-@dataclass(frozen=True, eq=False)
-class Attack:
-    """Base class: validation, the call protocol ``attack(model, X, y, rng=None)``."""
+@dataclass(frozen=True, eq=False, repr=False)
+class Attack(AttackBase):
+    """Base of the gradient attacks: validation of eps, norm, bounds and loss (see
+    :mod:`npfp.attacks.base` for the protocol every attack follows)."""
 
     eps: float = 0.0
     norm: str = "l2"
@@ -148,10 +138,6 @@ class Attack:
         object.__setattr__(self, "norm", check_norm(self.norm))
         object.__setattr__(self, "bounds", check_bounds(self.bounds))
         _check_loss(self.loss)
-
-    def replace(self, **changes):
-        """A copy with some fields changed (e.g. ``attack.replace(eps=0.5)``)."""
-        return dataclasses.replace(self, **changes)
 
     # -- shared plumbing --------------------------------------------------------
     def _prepare(self, model, X, y):
@@ -179,17 +165,13 @@ class Attack:
             losses, correct = known[0].copy(), ~known[1]
         else:
             losses, correct, _ = loss_and_input_gradient(model, x_adv, y, self.loss, grad=False)
-        delta = x_adv - X
-        max_norm = float(norms(delta, self.norm).max()) if X.shape[0] else 0.0
-        return AttackResult(x_adv=x_adv, delta=delta, success=~correct,
-                            loss_trace=np.asarray(loss_trace, dtype=np.float64),
-                            max_norm=max_norm, losses=losses, norm=self.norm)
+        return make_result(X, x_adv, ~correct, self.norm, losses=losses, loss_trace=loss_trace)
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:  # pragma: no cover
         raise NotImplementedError
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class FGM(Attack):
     r"""Fast gradient method: one step to the maximiser of the linearised loss.
 
@@ -216,7 +198,7 @@ class FGM(Attack):
         return res
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class FGSM(FGM):
     r"""Fast gradient sign method (Goodfellow et al. 2015).
 
@@ -256,7 +238,7 @@ def _steepest_step(g: np.ndarray, alpha, norm: str, free=None) -> np.ndarray:
     return np.where(scale > 0, al * g / np.where(scale > 0, scale, 1.0), 0.0)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class PGD(Attack):
     r"""Projected gradient descent on the loss (Madry et al. 2018), l2 / linf / l1.
 
