@@ -32,34 +32,10 @@ import numpy as np
 
 from .._validation import check_array, check_binary_labels, check_int, check_norm, check_positive
 from ..nn.models import Model
+from .distances import pairwise_distances, separation, set_distance
 
 __all__ = ["pairwise_distances", "set_distance", "DistanceRatioClassifier",
            "robust_accuracy_bounds"]
-
-
-def pairwise_distances(X, Y, norm: str = "l2") -> np.ndarray:
-    """All distances ||x_i - y_j|| in the given norm, shape (n, m).
-
-    l2 uses the expansion ||x||^2 + ||y||^2 - 2 <x, y> (one matrix product), clipped at 0.
-    """
-    X = check_array(X, "X", ndim=2)
-    Y = check_array(Y, "Y", ndim=2)
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must have the same number of columns, got {X.shape} and {Y.shape}")
-    norm = check_norm(norm)
-    if norm == "l2":
-        sq = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None, :] - 2.0 * X @ Y.T
-        return np.sqrt(np.maximum(sq, 0.0))
-    diff = np.abs(X[:, None, :] - Y[None, :, :])
-    return diff.max(axis=2) if norm == "linf" else diff.sum(axis=2)
-
-
-def set_distance(X, S, norm: str = "l2", return_index: bool = False):
-    """d(x, S) = min_{s in S} ||x - s|| for every row x of X (and the argmin)."""
-    D = pairwise_distances(X, S, norm)
-    j = D.argmin(axis=1)
-    dist = D[np.arange(D.shape[0]), j]
-    return (dist, j) if return_index else dist
 
 
 class DistanceRatioClassifier(Model):
@@ -97,8 +73,6 @@ class DistanceRatioClassifier(Model):
         self.B = X[y < 0].copy()
         if len(self.A) == 0 or len(self.B) == 0:
             raise ValueError("f* needs both classes: y must contain +1 and -1")
-        from .data import separation
-
         sep = separation(self.A, self.B, self.norm)
         if sep <= 0:
             raise ValueError("the classes overlap (a point appears with both labels): f* is undefined")
