@@ -27,7 +27,7 @@ from ._validation import check_array, check_int, check_nonnegative, check_rng
 from .attacks.gradient import FGM
 from .attacks.directional import RandomNoise
 from .attacks.projections import norms, validate_eps
-from .experiments import save_figure, subplots
+from .plotting import save_figure, subplots
 
 __all__ = ["accuracy", "correct_mask", "robust_accuracy", "robust_mask", "RadiusCurve",
            "accuracy_vs_radius", "plot_accuracy_vs_radius", "minimal_radius",

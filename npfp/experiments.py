@@ -20,6 +20,9 @@ import typing
 
 import numpy as np
 
+# re-exported: the plotting helpers live in npfp.plotting
+from .plotting import save_figure, subplots  # noqa: F401
+
 __all__ = ["EXPERIMENTS", "load_experiment", "apply_overrides", "format_table", "to_jsonable",
            "save_json", "save_npz", "claim_row", "subplots", "save_figure"]
 
@@ -152,28 +155,4 @@ def save_npz(arrays: dict, path: str) -> str:
                             f"store numbers or strings")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     np.savez_compressed(path, **arrays)
-    return path
-
-
-def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
-    """A matplotlib Figure and its axes, without pyplot.
-
-    Figures are built on a bare :class:`matplotlib.figure.Figure` (rendered by the Agg
-    canvas when saved), so saving them never switches the backend of the caller's
-    session or notebook and never opens a window.  ``kwargs`` go to ``Figure`` (figsize,
-    ...) or to ``Figure.subplots`` (sharex, sharey, squeeze, ...).
-    """
-    from matplotlib.figure import Figure
-
-    fig_keys = ("figsize", "dpi", "layout")
-    fig = Figure(**{k: kwargs.pop(k) for k in fig_keys if k in kwargs})
-    return fig, fig.subplots(nrows, ncols, **kwargs)
-
-
-def save_figure(fig, path: str, *, dpi: int = 120, tight: bool = True) -> str:
-    """Lay out (``tight``) and write ``fig`` as an image at ``path``; returns the path."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if tight:
-        fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
     return path

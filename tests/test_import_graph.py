@@ -50,3 +50,20 @@ def test_no_two_module_import_circle_in_expressivity():
 def test_no_two_module_import_circle_anywhere():
     g = _graph()
     assert not _cycles(g, list(g))
+
+
+def test_plotting_helpers_live_in_their_own_module():
+    """evaluation and the paper packages import plotting from npfp.plotting, not from
+    npfp.experiments (which re-exports them for existing code)."""
+    import npfp.experiments
+    import npfp.plotting
+    files = [ROOT / "evaluation.py"] + [ROOT / pkg / "experiment.py" for pkg in
+                                        ("purification", "averaging", "robust_features", "cgro",
+                                         "expressivity")]
+    for path in files:
+        sources = {node.module for node in ast.walk(ast.parse(path.read_text()))
+                   if isinstance(node, ast.ImportFrom)
+                   and {a.name for a in node.names} & {"subplots", "save_figure"}}
+        assert sources == {"plotting"}, (path, sources)
+    assert npfp.experiments.subplots is npfp.plotting.subplots
+    assert npfp.experiments.save_figure is npfp.plotting.save_figure

@@ -38,7 +38,8 @@ import numpy as np
 
 from ..attacks import PGD, FixedDirection
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import claim_row, format_table, save_json, save_npz
+from ..plotting import save_figure, subplots
 from .data import MultiClusterData
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
 from .measures import (averaged_feature_direction, cosine_block_summary, cosine_matrix,

@@ -30,7 +30,8 @@ import numpy as np
 
 from .._validation import check_int, check_nonnegative, check_positive, check_rng
 from ..attacks import PGD
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import claim_row, format_table, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..nn.losses import logistic_loss
 from ..training import Progress
 from .attack import SubspaceAttack

@@ -51,7 +51,8 @@ from .._validation import check_int, check_rng
 from ..adversarial import stronger_attack
 from ..attacks import PGD
 from ..evaluation import accuracy, robust_mask
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import claim_row, format_table, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..nn import TwoLayerNet
 from ..optim import SGD
 from ..training import Progress, fit

@@ -31,7 +31,8 @@ import numpy as np
 from .._validation import check_int, check_nonnegative, check_norm, check_positive, check_rng
 from ..attacks import FGM, PGD, LinearExact, Transfer
 from ..evaluation import accuracy, robust_accuracy, robust_mask
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import claim_row, format_table, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..nn import LinearModel
 from ..optim import SGD, cosine
 from ..training import Progress, fit

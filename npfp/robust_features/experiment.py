@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..attacks import PGD
-from ..experiments import claim_row, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import claim_row, format_table, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..nn import PatchCNN
 from ..optim import SGD
 from ..training import fit
