@@ -51,7 +51,7 @@ __all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result",
 
 @dataclass(frozen=True)
 class Config:
-    """Configuration (defaults: about 1 minute on 2 cores; 45 s in the latest run).
+    """Configuration (defaults: about 1 minute on 2 cores).
 
     Scale up with d, k, m, n_train, clean_epochs, at_epochs; ``norm`` picks the threat
     model ('l2' or 'linf'); ``tau`` is in that norm (for linf, None gives
