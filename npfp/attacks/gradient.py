@@ -56,7 +56,12 @@ cell, with and without the box [-1, 1]; gap = PGD accuracy - exact accuracy):
 
 hence the default of 20 steps; use >= 40 (l2) or >= 100 (l1) steps for evaluation.
 
-Gradients that vanish give a zero step (safe division, never NaN).  eps = 0 returns x
+Gradients that vanish give a zero step (safe division, never NaN).  No margin or radius in
+floating-point range stalls an attack (tested for margins and radii 1e-300 .. 1e300 on
+linear models, every norm and loss): where the cross-entropy gradient underflows
+(margins beyond about 575) its direction is used instead (``direction=True`` of
+:func:`loss_and_input_gradient`), and l2 norms and normalisations are computed with
+scaling where the plain form would under- or overflow (bit-identical elsewhere).  eps = 0 returns x
 unchanged.  Inputs may be (n, d) or (n, P, d); norms are over all non-sample axes.
 ``eps`` may be a scalar or one radius per point (used by bisection searches).
 """
@@ -69,7 +74,7 @@ import numpy as np
 from .._validation import check_bounds, check_int, check_norm, check_positive, check_rng
 from ..nn.losses import per_sample_loss_and_grad
 from ..nn.models import decide
-from .projections import (box_limits, dual_maximizer, finalize, flatten, norms, project_ball_box,
+from .projections import (_scale_rows, box_limits, dual_maximizer, finalize, flatten, norms, project_ball_box,
                           random_in_ball, rounding_safe_radius, validate_eps)
 from .base import AttackBase, make_result
 from .result import AttackResult
@@ -79,7 +84,38 @@ __all__ = ["FGM", "FGSM", "PGD", "loss_and_input_gradient", "Attack"]
 LOSSES = ("ce", "margin")
 
 
-def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
+#: a row of d loss / d out whose largest entry is below this is rescaled when only the
+#: gradient's direction is needed (``direction=True``): its products would underflow
+_TINY_DOUT = 1e-250
+
+
+def _rescaled_ce_dout(out, y, dout):
+    r"""Rows of the CE gradient d loss / d out that underflow, replaced by positive multiples.
+
+    Binary: :math:`-y\,\sigma(-y f)` is a positive multiple of :math:`-y`.  K classes:
+    :math:`p - e_y` is a positive multiple of :math:`(q_j)_{j \ne y}` with
+    :math:`q_y = -\sum_{j \ne y} q_j`, where :math:`q_j = e^{z_j - \max_{k \ne y} z_k}`
+    (largest entry 1).  Rows whose largest entry is >= 1e-250 are returned unchanged.
+    """
+    small = np.max(np.abs(dout.reshape(dout.shape[0], -1)), axis=1) < _TINY_DOUT
+    if not small.any():
+        return dout
+    dout = dout.copy()
+    if dout.ndim == 1:
+        dout[small] = -y[small]
+        return dout
+    z, ys = out[small], y[small]
+    rows = np.arange(z.shape[0])
+    other = z.copy()
+    other[rows, ys] = -np.inf
+    q = np.exp(other - np.max(other, axis=1, keepdims=True))
+    q[rows, ys] = -q.sum(axis=1)          # q_y = 0 before: the sum is over j != y
+    dout[small] = q
+    return dout
+
+
+def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True, *,
+                            direction: bool = False):
     r"""Per-sample losses, correctness and input gradients, shape (n,), (n,), X.shape.
 
     ``loss='ce'``: the model's training loss (:func:`npfp.nn.losses.per_sample_loss_and_grad`);
@@ -87,6 +123,11 @@ def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
     its y-entry computed so it does not round to 0 when :math:`p_y \approx 1`.
     ``loss='margin'``: :math:`\max_{j \ne y} z_j - z_y` (binary: :math:`-y f(x)`), whose
     gradient never saturates.
+
+    ``direction=True`` (what the attacks use, which normalise every row): a row of the CE
+    gradient that underflows -- margins beyond about 575 -- is replaced by a positive
+    multiple of itself (:func:`_rescaled_ce_dout`), so the returned row of dX points the
+    same way but no longer rounds to 0; other rows are unchanged (bit for bit).
     """
     # scores only: decision_function may skip what only backward needs (the patch CNN
     # then keeps no act'(z))
@@ -112,6 +153,8 @@ def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
         dout[rows, y] = -1.0
     if not grad:
         return losses, correct, None
+    if direction and loss == "ce":
+        dout = _rescaled_ce_dout(out, y, dout)
     _, dX = model.backward(dout.astype(out.dtype, copy=False), cache, param_grads=False)
     return losses, correct, dX
 
@@ -190,7 +233,7 @@ class FGM(Attack):
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:
         X, y, eps, limits = self._prepare(model, X, y)
-        losses0, _, g = loss_and_input_gradient(model, X, y, self.loss)
+        losses0, _, g = loss_and_input_gradient(model, X, y, self.loss, direction=True)
         delta = dual_maximizer(flatten(g), eps, self.norm, limits)
         res = self._finish(X, delta, model, y, [])
         res.loss_trace = np.array([[np.mean(losses0) if losses0.size else np.nan,
@@ -235,7 +278,7 @@ def _steepest_step(g: np.ndarray, alpha, norm: str, free=None) -> np.ndarray:
     gf = g if free is None else np.where(free, g, 0.0)
     scale = norms(gf, "l2" if norm == "l2" else "linf")[:, None]
     al = np.broadcast_to(np.asarray(alpha, dtype=g.dtype), (g.shape[0],)).reshape(-1, 1)
-    return np.where(scale > 0, al * g / np.where(scale > 0, scale, 1.0), 0.0)
+    return _scale_rows(g, al, scale)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -259,8 +302,9 @@ class PGD(Attack):
         Independent runs; per point the best iterate is kept.
     bounds : (lo, hi) or None
     loss : {'ce', 'margin'}
-        'ce' is the training loss (its gradient underflows to 0 for margins beyond
-        about 700, where the attack stalls); 'margin' never saturates.
+        'ce' is the training loss (where its gradient underflows, margins beyond
+        about 575, its direction is used: the attack never stalls); 'margin' is
+        scale-free.
     rng : Generator, int or None
         Used when the call gives no ``rng``.
     """
@@ -322,7 +366,8 @@ class PGD(Attack):
             for t in range(self.steps + 1):
                 np.add(Xf, delta, out=x_t)      # one buffer for every iterate's input
                 losses, correct, g = loss_and_input_gradient(
-                    model, x_t.reshape(X.shape), y, self.loss, grad=t < self.steps)
+                    model, x_t.reshape(X.shape), y, self.loss, grad=t < self.steps,
+                    direction=True)
                 trace[r, t] = np.mean(losses)
                 keep(delta, losses, correct)
                 if t == self.steps:

@@ -53,14 +53,70 @@ def dual_norm_name(norm: str) -> str:
     return _DUAL[check_norm(norm)]
 
 
+def _l2_range(dtype):
+    """[lo, hi] in ``dtype`` where sums of squares neither under- nor overflow: 1e4 times
+    inside [sqrt(tiny), sqrt(max)] (float64: about [1.5e-150, 1.3e150]).  Outside it l2
+    norms are recomputed with scaling; inside, the plain sqrt(sum d^2) is kept."""
+    fi = np.finfo(dtype if np.issubdtype(dtype, np.floating) else np.float64)
+    t = fi.dtype.type
+    return t(np.sqrt(fi.tiny) * 1e4), t(np.sqrt(fi.max) * 1e-4)
+
+
+def _l2_norms(d: np.ndarray) -> np.ndarray:
+    r"""Row norms of d (n, D) that neither under- nor overflow.
+
+    The plain :math:`\sqrt{\sum_j d_j^2}` where it lies in :func:`_l2_range`; elsewhere
+    the scaled :math:`m \sqrt{\sum_j (d_j/m)^2}` with :math:`m = \max_j |d_j|`, exact to
+    a few ulps for every finite row (the plain form returns 0 once the squares
+    underflow, about |d| < 1.5e-154, and inf once they overflow, |d| > 1.3e154).
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.sqrt(np.einsum("ij,ij->i", d, d))
+    lo, hi = _l2_range(out.dtype)
+    bad = ~((out >= lo) & (out <= hi))
+    if bad.any():
+        db = d[bad]
+        m = np.max(np.abs(db), axis=1)
+        ok = (m > 0) & np.isfinite(m)
+        safe = np.where(ok, m, 1.0)[:, None]
+        u = db / safe
+        scaled = np.where(ok, m * np.sqrt(np.einsum("ij,ij->i", u, u)), m)
+        out[bad] = scaled
+    return out
+
+
+def _scale_rows(g: np.ndarray, e: np.ndarray, ng: np.ndarray) -> np.ndarray:
+    r"""Rows :math:`e_i\, g_i / n_i` (n_i > 0, else 0) without spurious over/underflow.
+
+    Computed as ``e * g / ng`` (bit-identical to the plain form) where e, n and the
+    result are in the normal range; as :math:`e_i (g_i / n_i)` elsewhere, so a radius
+    up to 1e300 or a gradient of 1e-300 gives the exact step, not inf, NaN or 0.
+    """
+    pos = ng > 0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out = np.where(pos, e * g / np.where(pos, ng, 1.0), 0.0)
+    lo, hi = _l2_range(out.dtype)
+    risky = ~((ng >= lo) & (ng <= hi) & (e >= lo) & (e <= hi))
+    rows = risky[:, 0] & pos[:, 0]
+    if rows.any():
+        er = np.broadcast_to(e, (g.shape[0], 1))[rows]
+        with np.errstate(under="ignore"):
+            out[rows] = er * (g[rows] / ng[rows])
+    return out
+
+
 def norms(delta, norm: str) -> np.ndarray:
-    """Per-sample norms ||delta_i||_p over all non-sample axes, shape (n,)."""
+    """Per-sample norms ||delta_i||_p over all non-sample axes, shape (n,).
+
+    l2 is computed with scaling where its squares would under- or overflow
+    (:func:`_l2_norms`), so every finite row gets a finite, accurate norm.
+    """
     norm = check_norm(norm)
     d = flatten(np.asarray(delta))
     if d.shape[1] == 0:
         return np.zeros(d.shape[0], dtype=d.dtype)
     if norm == "l2":
-        return np.sqrt(np.einsum("ij,ij->i", d, d))
+        return _l2_norms(d)
     if norm == "linf":
         return np.max(np.abs(d), axis=1)
     return np.sum(np.abs(d), axis=1)
@@ -322,7 +378,7 @@ def dual_maximizer(g: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
             return e * np.sign(g)
         if norm == "l2":
             ng = norms(g, "l2")[:, None]
-            return e * g / np.where(ng > 0, ng, 1.0)
+            return _scale_rows(g, e, ng)
         j = np.argmax(np.abs(g), axis=1)
         out = np.zeros_like(g)
         out[np.arange(n), j] = np.sign(g[np.arange(n), j])
