@@ -149,6 +149,23 @@ def validate_eps(eps, n: int | None = None, name: str = "eps"):
     return arr
 
 
+def _check_rows(v, name: str) -> np.ndarray:
+    """v must be 2-D (n, D), one flattened perturbation per row; array-likes and integer
+    arrays become float64 (float arrays are used as they are: no copy in the hot path)."""
+    if not (isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)):
+        v = check_array(v, name, finite=False)
+    if v.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional (n, D), one flattened perturbation per "
+                         f"row, got shape {v.shape}")
+    return v
+
+
+def _check_geometry(v, eps, norm, name: str = "v"):
+    """Validate the arguments every exported geometry helper takes."""
+    v = _check_rows(v, name)
+    return v, validate_eps(eps, v.shape[0]), check_norm(norm)
+
+
 def _col(eps, n: int, dtype) -> np.ndarray:
     """eps as a column (n, 1)."""
     return np.broadcast_to(np.asarray(eps, dtype=dtype), (n,)).reshape(n, 1)
@@ -210,8 +227,10 @@ def project_ball(v: np.ndarray, eps, norm: str) -> np.ndarray:
     """Euclidean projection of each row of v (n, D) onto the eps-ball of ``norm``.
 
     l2: v * min(1, eps/||v||_2) (safe when v = 0); linf: clip to [-eps, eps];
-    l1: :func:`project_l1_ball`.
+    l1: :func:`project_l1_ball`.  ``eps`` is a radius >= 0 or one per row; ``norm`` one
+    of 'l2', 'linf', 'l1' (anything else raises).
     """
+    v, eps, norm = _check_geometry(v, eps, norm)
     n = v.shape[0]
     e = _col(eps, n, v.dtype)
     # BEGIN SOLUTION
@@ -333,6 +352,7 @@ def project_ball_box(v: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
     box).  l2: clip(t v, lo_d, hi_d) with t from :func:`clip_scale_l2` (t_max = 1).
     l1: soft-threshold-and-clip with the exact threshold from sorted breakpoints.
     """
+    v, eps, norm = _check_geometry(v, eps, norm)
     if limits is None:
         return project_ball(v, eps, norm)
     lo, hi = limits
@@ -368,8 +388,10 @@ def dual_maximizer(g: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
     * l1: a fractional knapsack -- spend the budget eps on coordinates in decreasing
       order of :math:`|g_j|`, each up to its bound in the direction sign(g_j).
 
-    Rows with g = 0 get delta = 0 (no NaN).
+    Rows with g = 0 get delta = 0 (no NaN).  ``eps`` is a radius >= 0 or one per row;
+    ``norm`` one of 'l2', 'linf', 'l1' (anything else raises).
     """
+    g, eps, norm = _check_geometry(g, eps, norm, "g")
     n, D = g.shape
     e = _col(eps, n, g.dtype)
     if limits is None:
@@ -414,7 +436,14 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     * l1: :math:`\epsilon\, s \odot (E_1, \dots, E_D)/\sum_{i=1}^{D+1} E_i` with E_i ~ Exp(1)
       i.i.d. and random signs s (uniform on the simplex, reflected into every orthant).
     """
-    n, D = shape
+    try:
+        n, D = (int(a) for a in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be a pair (n, D), got {shape!r}") from None
+    if n < 0 or D < 1:
+        raise ValueError(f"shape must be (n >= 0, D >= 1), got {shape!r}")
+    eps = validate_eps(eps, n)
+    norm = check_norm(norm)
     e = _col(eps, n, dtype)
     if norm == "linf":
         return (rng.uniform(-1.0, 1.0, size=(n, D)) * e).astype(dtype, copy=False)
