@@ -97,7 +97,9 @@ def _rescaled_ce_dout(out, y, dout):
     :math:`q_y = -\sum_{j \ne y} q_j`, where :math:`q_j = e^{z_j - \max_{k \ne y} z_k}`
     (largest entry 1).  Rows whose largest entry is >= 1e-250 are returned unchanged.
     """
-    small = np.max(np.abs(dout.reshape(dout.shape[0], -1)), axis=1) < _TINY_DOUT
+    if dout.shape[0] == 0:
+        return dout
+    small = np.max(np.abs(flatten(dout)), axis=1) < _TINY_DOUT
     if not small.any():
         return dout
     dout = dout.copy()

@@ -44,8 +44,8 @@ _DUAL = {"l2": "l2", "linf": "l1", "l1": "linf"}
 
 
 def flatten(a: np.ndarray) -> np.ndarray:
-    """View (n, ...) as (n, D)."""
-    return a.reshape(a.shape[0], -1)
+    """View (n, ...) as (n, D), D the product of the non-sample axes (n = 0 included)."""
+    return a.reshape(a.shape[0], int(np.prod(a.shape[1:], dtype=np.int64)))
 
 
 def dual_norm_name(norm: str) -> str:
