@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -138,11 +139,28 @@ def to_jsonable(obj):
     return obj
 
 
+def _finite_or_null(obj):
+    """NaN and +-inf (anywhere in nested lists and dicts) -> None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
 def save_json(obj, path: str) -> str:
-    """Write ``obj`` as indented JSON (numpy values converted); returns the path."""
+    """Write ``obj`` as indented, strict JSON (RFC 8259); returns the path.
+
+    numpy values are converted (:func:`to_jsonable`) and every NaN, inf or -inf is written
+    as ``null`` -- JSON has no such numbers and strict parsers reject the bare ``NaN``
+    Python writes by default -- so a ``null`` number in a results file means "not
+    available / not finite" (e.g. an accuracy over no points, a ratio over 0).
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(to_jsonable(obj), fh, indent=2, allow_nan=True)
+        json.dump(_finite_or_null(to_jsonable(obj)), fh, indent=2, allow_nan=False)
     return path
 
 
