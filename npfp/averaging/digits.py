@@ -60,6 +60,18 @@ class Config:
     radii: tuple = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2).tolist())
     seed: int = 0
 
+    def __post_init__(self):
+        """Every field checked at construction; errors name the field (issue 17 item 8)."""
+        from .._validation import (check_bool, check_int, check_nonnegative, check_positive,
+                                   check_sequence)
+        for name in ("n_train", "m", "h", "steps", "pgd_steps"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_nonnegative(self.init_scale, "init_scale")
+        check_positive(self.lr, "lr")
+        check_bool(self.multiclass_bias, "multiclass_bias")
+        check_sequence(self.radii, "radii", check_nonnegative, min_len=0)
+        check_int(self.seed, "seed", minimum=0)
+
 
 def quick_config() -> Config:
     """Fewer steps and radii (seconds)."""

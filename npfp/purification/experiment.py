@@ -123,10 +123,14 @@ class Config:
         check_positive(self.lowrank_lr, "lowrank_lr")
         check_int(self.poly_degree, "poly_degree", minimum=1)
         check_int(self.poly_support, "poly_support", minimum=1)
-        for r in self.ranks:
-            check_int(r, "ranks entry", minimum=1, maximum=min(self.m, self.d))
-        if any(float(r) < 0 for r in self.curve_radii):
-            raise ValueError("curve_radii must be >= 0 (multiples of tau)")
+        from .._validation import check_bool, check_sequence
+        check_bool(self.pgd_at, "pgd_at")
+        check_sequence(self.ranks, "ranks",
+                       lambda r, n: check_int(r, n, minimum=1, maximum=min(self.m, self.d)),
+                       min_len=0)
+        check_sequence(self.curve_radii, "curve_radii (multiples of tau)", check_nonnegative,
+                       min_len=0)
+        check_int(self.seed, "seed", minimum=0)
 
     @property
     def radius(self) -> float:
