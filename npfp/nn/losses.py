@@ -104,6 +104,10 @@ def cross_entropy_parts(logits, y):
     return losses, grad
 
 
+#: the former private name, kept for existing code
+_cross_entropy_parts = cross_entropy_parts
+
+
 def softmax_cross_entropy(logits, y):
     """Mean softmax cross-entropy and its gradient.
 
