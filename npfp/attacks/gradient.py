@@ -19,8 +19,8 @@ backward pass (one forward + one input-only backward per step).
 
   i.e. :math:`\epsilon\,\mathrm{sign}(g)` (linf), :math:`\epsilon g/\|g\|_2` (l2),
   a signed basis vector (l1), with the box handled exactly
-  (:func:`npfp.attacks.projections.dual_maximizer`).  On a linear model this *is* the
-  exact worst case.
+  (:func:`npfp.attacks.projections.dual_maximizer`).  On a *binary* linear model this
+  *is* the exact worst case; on a K-class one it is not (see the K-class table below).
 * **PGD** (Madry, Makelov, Schmidt, Tsipras & Vladu 2018, "Towards deep learning models
   resistant to adversarial attacks", Sec. 2.1): from a random start uniform in the
   ball, iterate
@@ -55,6 +55,20 @@ cell, with and without the box [-1, 1]; gap = PGD accuracy - exact accuracy):
 | l1   | 0.9 pp / 3 pp             | 0.4 pp / 2 pp             | <= 1 pp at 100 steps |
 
 hence the default of 20 steps; use >= 40 (l2) or >= 100 (l1) steps for evaluation.
+
+K-class linear models (logits W x + b) are harder: the cross-entropy gradient mixes all
+classes while the exact worst case (:func:`~npfp.attacks.linear.linear_worst_case`)
+moves towards the single worst class, so even one-step FGM is not exact.  Measured gap
+(attack accuracy - exact robust accuracy) over 30 random problems (K in {3, 5, 10},
+d = 20, 600 points, eps at 0.5-1.5x the radius of 50 % exact robust accuracy, no box):
+
+| attack                 | l2 (mean / max gap) | linf (mean / max gap) |
+|------------------------|---------------------|-----------------------|
+| FGM / FGSM             | 1.31 pp / 3.17 pp   | 1.29 pp / 3.83 pp     |
+| PGD, 20 steps          | 0.78 pp / 1.83 pp   | 0.81 pp / 2.00 pp     |
+| PGD, 50 steps x 20 restarts | 0.32 pp / 1.00 pp | 0.46 pp / 1.67 pp  |
+
+(never negative: every attack is an upper bound on the exact robust accuracy.)
 
 Gradients that vanish give a zero step (safe division, never NaN).  No margin or radius in
 floating-point range stalls an attack (tested for margins and radii 1e-300 .. 1e300 on
@@ -220,6 +234,9 @@ class Attack(AttackBase):
 class FGM(Attack):
     r"""Fast gradient method: one step to the maximiser of the linearised loss.
 
+    Exact on binary linear models; on K-class linear models it overestimates the robust
+    accuracy by 1.3 pp on average, up to 3-4 pp (module docstring).
+
     :math:`\delta = \arg\max_{\delta \in \mathcal{S}(x)} \langle \nabla_x \ell(x), \delta\rangle`
     -- l2: :math:`\epsilon g/\|g\|_2`; linf: :math:`\epsilon\,\mathrm{sign}(g)` (FGSM,
     Goodfellow et al. 2015); l1: the largest-gradient coordinate; box constraints
@@ -288,6 +305,10 @@ class PGD(Attack):
     r"""Projected gradient descent on the loss (Madry et al. 2018), l2 / linf / l1.
 
     .. math:: \delta_{t+1} = \Pi_{\mathcal{S}(x)}\big(\delta_t + \alpha\, s(\nabla_x \ell(x + \delta_t))\big)
+
+    Accuracy against the exact answer on linear models (module docstring): binary, l2 /
+    linf at 20 steps within 0.25 pp; K classes, 20 steps +0.78 / +0.81 pp on average (l2 /
+    linf, up to +2 pp), 50 steps x 20 restarts +0.32 / +0.46 pp (up to +1.67 pp).
 
     Parameters
     ----------
