@@ -84,7 +84,7 @@ class OddPowerCNN(Model):
         X = self.check_X(X)
         n, P, d = X.shape
         z = X.reshape(n * P, d) @ self.params["W"].T        # (nP, m) <w_r, X_p>
-        out = odd_power(z, self.q).reshape(n, P, -1).sum(axis=(1, 2))
+        out = self.check_output(odd_power(z, self.q).reshape(n, P, -1).sum(axis=(1, 2)), X)
         return out, (X.reshape(n * P, d), z, n)
 
     def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):

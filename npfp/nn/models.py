@@ -92,6 +92,21 @@ class Model:
 
     _check_dout = check_dout
 
+    def check_output(self, out, X) -> np.ndarray:
+        """``out`` (the forward output) must be finite: overflow raises a clear error.
+
+        A forward pass on inputs or weights too large for the dtype overflows to inf, and
+        inf - inf or 0 * inf to NaN, which ``predict`` would silently turn into "no
+        decision"; this check (O(n K), negligible beside the matrix products) says so.
+        """
+        if not np.all(np.isfinite(out)):
+            bad = ~np.all(np.isfinite(out.reshape(out.shape[0], -1)), axis=1)
+            big = float(np.max(np.abs(X))) if np.size(X) else 0.0
+            raise ValueError(f"{type(self).__name__} output is not finite (overflow in the "
+                             f"forward pass) for {int(bad.sum())} of {out.shape[0]} inputs; "
+                             f"largest |x| = {big:.3g}: scale the inputs or weights down")
+        return out
+
     def check_labels(self, y, n: int | None = None, name: str = "y") -> np.ndarray:
         """Validate labels for this model's task."""
         if self.task == "binary":
@@ -244,7 +259,7 @@ class LinearModel(Model):
     def forward(self, X):
         X = self.check_X(X)
         w, b = self.params["w"], self.params["b"]
-        out = X @ w.T + b
+        out = self.check_output(X @ w.T + b, X)
         return out, X
 
     def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
@@ -335,7 +350,7 @@ class SymmetricReLUNet(Model):
         out = self.act(zp).sum(axis=1)     # the two branches summed one at a time:
         out -= self.act(zm).sum(axis=1)    # no (n, m) array for their difference
         out *= self.output_scale
-        return out, (X, zp, zm)
+        return self.check_output(out, X), (X, zp, zm)
         # END SOLUTION
 
     def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
@@ -435,7 +450,7 @@ class TwoLayerNet(Model):
         if "b" in self.params:
             z += self.params["b"]
         h = self.act(z)
-        return h @ a, (X, z, h)
+        return self.check_output(h @ a, X), (X, z, h)
 
     def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         X, z, h = cache
@@ -569,7 +584,7 @@ class PatchCNN(Model):
         Fp = _patch_class_sums(Xf, Wt, self.act, K, S)                # (nP, K)
         F = Fp.reshape(n, P, K).sum(axis=1)                          # (n, K)
         out = F[:, 1] - F[:, 0] if self.task == "binary" else F
-        return out, (Xf, S, n)
+        return self.check_output(out, X), (Xf, S, n)
 
     def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         Xf, S, n = cache

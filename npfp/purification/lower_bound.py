@@ -101,7 +101,7 @@ class PolynomialKernelModel(Model):
         X = self.check_X(X)
         base = 1.0 + X @ self.support.T / self.scale      # (n, S)
         K = base ** self.degree
-        return K @ self.params["alpha"] + self.params["b"], (base, K)
+        return self.check_output(K @ self.params["alpha"] + self.params["b"], X), (base, K)
 
     def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         base, K = cache
@@ -190,7 +190,7 @@ class NTKModel(Model):
         G, S = self.gates(X)
         U = X @ self.params["W"].T
         out = self.output_scale * np.sum(G * (U - self.b0 * S), axis=1)
-        return out, (X, G)
+        return self.check_output(out, X), (X, G)
 
     def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         X, G = cache
