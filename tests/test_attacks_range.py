@@ -26,19 +26,23 @@ def _problem(log_margin, log_ratio, norm):
     return LinearModel(W), X, y, eps
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(log_margin=st.floats(-290, 290), log_ratio=st.floats(-3, 3).filter(lambda r: abs(r) > 0.1),
-       norm=st.sampled_from(["l2", "linf", "l1"]), loss=st.sampled_from(["ce", "margin"]))
-def test_attacks_reach_the_exact_answer_at_every_scale(log_margin, log_ratio, norm, loss):
+       norm=st.sampled_from(["l2", "linf", "l1"]), loss=st.sampled_from(["ce", "margin"]),
+       box=st.booleans())
+def test_attacks_reach_the_exact_answer_at_every_scale(log_margin, log_ratio, norm, loss, box):
     model, X, y, eps = _problem(log_margin, log_ratio, norm)
     if not 1e-300 <= eps <= 1e300:
         return
+    # a box that does not bind (the exact answer is the ball's) but is on the problem's scale
+    top = min(10.0 * (eps + 10.0 ** log_margin), 1e307)
+    bounds = (-top, top) if box else None
     exact = linear_robust_accuracy(model, X, y, eps, norm)
     assert exact == (1.0 if log_ratio < 0 else 0.0)
-    assert linear_worst_case(model, X, y, eps, norm).accuracy == exact
-    assert FGM(eps, norm, loss=loss)(model, X, y).accuracy == exact
+    assert linear_worst_case(model, X, y, eps, norm, bounds).accuracy == exact
+    assert FGM(eps, norm, loss=loss, bounds=bounds)(model, X, y).accuracy == exact
     steps = 100 if norm == "l1" else 20
-    res = PGD(eps, norm, steps=steps, random_start=False, loss=loss)(model, X, y)
+    res = PGD(eps, norm, steps=steps, random_start=False, loss=loss, bounds=bounds)(model, X, y)
     assert res.accuracy == exact
     assert res.max_norm <= eps and np.all(np.isfinite(res.x_adv))
 

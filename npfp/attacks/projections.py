@@ -249,6 +249,43 @@ def project_ball(v: np.ndarray, eps, norm: str) -> np.ndarray:
 def clip_scale_l2(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps, t_max=np.inf) -> np.ndarray:
     r"""Largest t in [0, t_max] with :math:`\|\mathrm{clip}(t v, lo, hi)\|_2 \le \epsilon`, per row.
 
+    See :func:`_clip_scale_l2` for the algorithm.  The problem is homogeneous: with
+    per-row scales s (of eps and the box) and s_v (of v),
+    :math:`t(v, lo, hi, \epsilon) = t(v/s_v, lo/s, hi/s, \epsilon/s)\, s/s_v`; rows whose
+    squares would under- or overflow (values outside about [1.5e-150, 1.3e150] in
+    float64) are solved scaled that way, the others as they are (bit-identical).
+    """
+    n = v.shape[0]
+    e = _col(eps, n, v.dtype)[:, 0]
+    sv = np.max(np.abs(v), axis=1) if v.shape[1] else np.zeros(n, v.dtype)
+    sb = np.maximum(e, np.maximum(np.max(np.abs(lo), axis=1, initial=0.0),
+                                  np.max(np.abs(hi), axis=1, initial=0.0)))
+    lo_r, hi_r = _l2_range(v.dtype)
+
+    def out_of_range(a):
+        return (a > 0) & ~((a >= lo_r) & (a <= hi_r))
+
+    risky = (out_of_range(sv) | out_of_range(sb)) & np.isfinite(sv) & np.isfinite(sb)
+    if not risky.any():
+        return _clip_scale_l2(v, lo, hi, eps, t_max)
+    r = risky
+    t = np.empty(n, dtype=np.result_type(v.dtype, np.float64))
+    if not r.all():
+        t[~r] = _clip_scale_l2(v[~r], lo[~r], hi[~r], e[~r], t_max)
+    s_v = np.where(sv[r] > 0, sv[r], 1.0)[:, None]
+    s_b = np.where(sb[r] > 0, sb[r], 1.0)[:, None]
+    tm = np.broadcast_to(np.asarray(t_max, dtype=np.float64), (n,))[r]
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        ratio = (s_b / s_v)[:, 0]
+        t_r = _clip_scale_l2(v[r] / s_v, lo[r] / s_b, hi[r] / s_b, e[r] / s_b[:, 0],
+                             tm / ratio)
+        t[r] = np.minimum(t_r * ratio, tm)
+    return t
+
+
+def _clip_scale_l2(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps, t_max=np.inf) -> np.ndarray:
+    r"""Largest t in [0, t_max] with :math:`\|\mathrm{clip}(t v, lo, hi)\|_2 \le \epsilon`, per row.
+
     Requires lo <= 0 <= hi.  The function :math:`\phi(t) = \|\mathrm{clip}(t v, lo,
     hi)\|_2^2` is continuous, non-decreasing and piecewise quadratic: coordinate j
     saturates at its bound :math:`c_j` (hi_j if v_j > 0, lo_j if v_j < 0) at the
