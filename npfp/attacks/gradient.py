@@ -88,8 +88,8 @@ import numpy as np
 from .._validation import check_bounds, check_int, check_norm, check_positive, check_rng
 from ..nn.losses import per_sample_loss_and_grad
 from ..nn.models import decide
-from .projections import (_scale_rows, box_limits, dual_maximizer, finalize, flatten, norms, project_ball_box,
-                          random_in_ball, rounding_safe_radius, validate_eps)
+from .projections import (_scale_rows, box_limits, dual_maximizer, finalize, flatten, norms,
+                          project_ball_box, random_in_ball, rounding_safe_radius, validate_eps)
 from .base import AttackBase, make_result
 from .result import AttackResult
 
