@@ -7,7 +7,8 @@ import pytest
 from npfp.attacks import FGM, PGD
 from npfp.cgro import OddPowerCNN
 from npfp.nn import LinearModel, PatchCNN, SymmetricReLUNet, TwoLayerNet
-from npfp.purification.lower_bound import NTKModel, PolynomialKernelModel
+from npfp.expressivity import DistanceRatioClassifier
+from npfp.purification.lower_bound import NTKModel, PolynomialKernelModel, SmoothedNTK
 
 CASES = [
     (SymmetricReLUNet(3, 4, rng=0, init_scale=1.0), np.full((2, 3), 1e308)),
@@ -21,6 +22,10 @@ CASES = [
     (NTKModel(np.random.default_rng(0).standard_normal((4, 3)), bias_ratio=0.1),
      np.full((2, 3), 1e308)),
     (OddPowerCNN(2, 3, 2, init_scale=1.0, rng=0), np.full((2, 2, 3), 1e120)),
+    (SmoothedNTK(NTKModel(np.random.default_rng(0).standard_normal((4, 3)), bias_ratio=0.1), 0.1),
+     np.full((2, 3), 1e308)),
+    (DistanceRatioClassifier(np.array([[0.0, 0.0], [1.0, 1.0]]), np.array([1.0, -1.0])),
+     np.array([[1e308, -1e308]])),
 ]
 
 

@@ -103,7 +103,7 @@ class DistanceRatioClassifier(Model):
         dA, iA = set_distance(X, self.A, self.norm, return_index=True)
         dB, iB = set_distance(X, self.B, self.norm, return_index=True)
         s = dA + dB                                     # >= 2 eps > 0 (triangle inequality)
-        out = (dB - dA) / s
+        out = self.check_output((dB - dA) / s, X)
         return out, (X, dA, dB, iA, iB, s)
 
     def _dist_grad(self, X, P, dist):

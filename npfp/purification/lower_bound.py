@@ -242,7 +242,7 @@ class SmoothedNTK(Model):
         b, T = self.ntk.b0, self.T
         gp, gm = sigmoid((U0 - b) / T), sigmoid((-U0 - b) / T)
         out = self.ntk.output_scale * np.sum(gp * (U - b) + gm * (U + b), axis=1)
-        return out, (U, gp, gm)
+        return self.check_output(out, X), (U, gp, gm)
 
     def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         U, gp, gm = cache
