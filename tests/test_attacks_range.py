@@ -78,3 +78,21 @@ def test_l2_norm_and_projection_are_scale_free(scale):
     np.testing.assert_allclose(norms(v, "l2"), [5 * scale, 0.0], rtol=1e-15)
     p = project_ball(v, scale, "l2")
     np.testing.assert_allclose(p, np.array([[0.6, 0.8], [0.0, 0.0]]) * scale, rtol=1e-15)
+
+
+def test_check_attack_passes_on_a_network_with_margins_in_the_hundreds():
+    """The issue's knock-on: on a two-layer net whose margins are a few hundred, l2 PGD
+    stalled (squared CE gradient underflowing) and check_attack's large_eps row failed
+    with accuracy 0.5."""
+    from npfp.evaluation import check_attack
+    from npfp.nn import TwoLayerNet
+
+    rng = np.random.default_rng(0)
+    net = TwoLayerNet(10, 32, init_scale=1.0, rng=0, activation="relu")
+    X = rng.standard_normal((200, 10))
+    net.params["a"] *= 400.0 / np.median(np.abs(net.decision_function(X)))
+    y = np.sign(net.decision_function(X))
+    assert np.median(np.abs(net.decision_function(X))) == pytest.approx(400.0)
+    report = check_attack(net, X, y, PGD(0.15, "l2"), rng=0)
+    assert report.passed, str(report)
+    assert report["large_eps"].value == 0.0
