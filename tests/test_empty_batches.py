@@ -60,3 +60,18 @@ def test_evaluation_on_an_empty_batch(net):
             assert linear_worst_case(net, X, y, 0.1, "l2", bounds=(-1, 1)).x_adv.shape == X.shape
     with pytest.raises(ValueError, match="check_attack needs at least one point: X has 0 rows"):
         check_attack(net, X, y, PGD(0.1))
+
+
+def test_training_refuses_an_empty_batch_clearly():
+    from npfp.adversarial import adversarial_training
+    from npfp.training import fit
+
+    net = SymmetricReLUNet(3, 4, rng=0)
+    X0, y0 = np.zeros((0, 3)), np.zeros(0)
+    with pytest.raises(ValueError, match="X must contain at least one sample"):
+        fit(net.copy(), X0, y0, epochs=1, lr=0.1, attack=PGD(0.1))
+    with pytest.raises(ValueError, match="X must contain at least one sample"):
+        adversarial_training(net.copy(), X0, y0, attack=PGD(0.1), epochs=1, lr=0.1)
+    X, y = np.ones((4, 3)), np.array([1.0, -1.0, 1.0, -1.0])
+    adversarial_training(net.copy(), X, y, attack=PGD(0.1), epochs=1, lr=0.1, X_eval=X0,
+                         y_eval=y0, progress=False)      # an empty evaluation set is fine
