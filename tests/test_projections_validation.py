@@ -50,3 +50,5 @@ def test_shapes_are_checked():
     with pytest.raises(ValueError, match=r"shape must be a pair \(n, D\)"):
         random_in_ball(3, 1.0, "l2", np.random.default_rng(0))
     np.testing.assert_allclose(project_ball([[3, 4]], 1.0, "l2"), [[0.6, 0.8]])
+    with pytest.raises(ValueError, match="eps has 2 radii but v has 1 rows"):
+        project_ball(V, np.array([1.0, 2.0]), "l2")

@@ -127,8 +127,9 @@ def dual_norms(g, norm: str) -> np.ndarray:
     return norms(g, dual_norm_name(norm))
 
 
-def validate_eps(eps, n: int | None = None, name: str = "eps"):
-    """eps: a finite scalar >= 0, or (when ``n`` is given) an array of n such radii."""
+def validate_eps(eps, n: int | None = None, name: str = "eps", against: str = "X"):
+    """eps: a finite scalar >= 0, or (when ``n`` is given) an array of n such radii, one
+    per row of the array named ``against``."""
     if np.ndim(eps) == 0:
         if isinstance(eps, bool) or not np.isreal(eps):
             raise TypeError(f"{name} must be a real number, got {type(eps).__name__}")
@@ -143,7 +144,7 @@ def validate_eps(eps, n: int | None = None, name: str = "eps"):
         return v
     arr = check_array(eps, name, ndim=1, dtype=np.float64)
     if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} radii but X has {n} rows")
+        raise ValueError(f"{name} has {arr.shape[0]} radii but {against} has {n} rows")
     if np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0, got minimum {arr.min()}")
     return arr
@@ -163,7 +164,7 @@ def _check_rows(v, name: str) -> np.ndarray:
 def _check_geometry(v, eps, norm, name: str = "v"):
     """Validate the arguments every exported geometry helper takes."""
     v = _check_rows(v, name)
-    return v, validate_eps(eps, v.shape[0]), check_norm(norm)
+    return v, validate_eps(eps, v.shape[0], against=name), check_norm(norm)
 
 
 def _col(eps, n: int, dtype) -> np.ndarray:
@@ -479,7 +480,7 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
         raise ValueError(f"shape must be a pair (n, D), got {shape!r}") from None
     if n < 0 or D < 1:
         raise ValueError(f"shape must be (n >= 0, D >= 1), got {shape!r}")
-    eps = validate_eps(eps, n)
+    eps = validate_eps(eps, n, against="shape[0]")
     norm = check_norm(norm)
     e = _col(eps, n, dtype)
     if norm == "linf":
