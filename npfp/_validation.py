@@ -22,6 +22,9 @@ __all__ = [
     "check_rng",
     "check_norm",
     "check_bounds",
+    "check_bool",
+    "check_choice",
+    "check_sequence",
     "float_dtype",
 ]
 
@@ -188,3 +191,28 @@ def check_bounds(bounds, name: str = "bounds"):
     if np.any(lo > hi):
         raise ValueError(f"{name} must satisfy lo <= hi, got lo={lo} > hi={hi}")
     return lo, hi
+
+
+def check_bool(value, name: str) -> bool:
+    """A real bool (not 0/1, not a string)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_choice(value, name: str, allowed) -> str:
+    """One of the values in ``allowed``."""
+    if value not in tuple(allowed):
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+    return value
+
+
+def check_sequence(values, name: str, check, *, min_len: int = 1) -> tuple:
+    """A tuple or list of at least ``min_len`` entries, each passed through
+    ``check(entry, f"{name} entry")`` (e.g. a bound :func:`check_int`)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, (tuple, list)):
+        raise TypeError(f"{name} must be a tuple of values, got {type(values).__name__} {values!r}")
+    if len(values) < min_len:
+        raise ValueError(f"{name} must have at least {min_len} entr{'y' if min_len == 1 else 'ies'}, "
+                         f"got {tuple(values)!r}")
+    return tuple(check(v, f"{name} entry") for v in values)

@@ -137,7 +137,7 @@ def adversarial_training(model, X, y, *, attack, epochs: int, lr: float | None =
         X_eval, y_eval = X, y
     elif y_eval is None:
         raise ValueError("X_eval given without y_eval")
-    X_eval = model._check_X(X_eval, "X_eval")
+    X_eval = model.check_X(X_eval, "X_eval")
     y_eval = model.check_labels(y_eval, X_eval.shape[0], "y_eval")
     eval_seed = int(rng.integers(2**31))
 

@@ -60,8 +60,37 @@ def _read_bytes(path: str) -> bytes:
     return raw
 
 
+#: deflate's largest compression ratio (a 258-byte match in about 2 bits): a gzip file of
+#: c bytes inflates to at most about 1032 c bytes, a bound on what its header may announce
+_GZIP_MAX_RATIO = 1032
+
+
+def _open_idx(path: str):
+    """(binary file object, whether gzip) -- gzip by its magic bytes, whatever the extension."""
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb"), True
+    return open(path, "rb"), False
+
+
+def _read_exact(fh, n: int, path: str) -> bytes:
+    """Read up to n bytes; a corrupt gzip stream raises ValueError naming the file."""
+    try:
+        return fh.read(n)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({exc})") from None
+
+
 def read_idx(path) -> np.ndarray:
     """Read one IDX file (raw or gzip-compressed) into an array of its stored dtype.
+
+    The header is read first and the size it announces, ``4 + 4 ndim + itemsize *
+    prod(shape)`` bytes, is computed in exact integers and checked *before* the data is
+    read: against the file size for a raw file, and against the most the compressed file
+    can inflate to (``1032 x`` its size) for gzip; then exactly that many bytes are read
+    (plus one, to detect trailing bytes).  So a header announcing 10^12 items, or
+    dimensions whose product overflows int64, is refused without inflating anything.
 
     Raises
     ------
@@ -69,28 +98,44 @@ def read_idx(path) -> np.ndarray:
         The file does not exist.
     ValueError
         Wrong magic number, unknown type code, or fewer data bytes than the header
-        announces (truncated) or more (trailing garbage).
+        announces (truncated) or more (trailing garbage), or a corrupt gzip stream.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"IDX file {path!r} not found")
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"{path}: too short to be an IDX file ({len(raw)} bytes)")
-    if raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"{path}: wrong magic number {raw[:4].hex()} (an IDX file starts with "
-                         "00 00, a type byte in 08/09/0b/0c/0d/0e, and the number of dimensions)")
-    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"{path}: truncated header ({len(raw)} bytes, need {header})")
-    shape = tuple(int(v) for v in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    need = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) != need:
-        what = "truncated" if len(raw) < need else "has trailing bytes"
+    size = os.path.getsize(path)
+    fh, gz = _open_idx(path)
+    with fh:
+        head = _read_exact(fh, 4, path)
+        if len(head) < 4:
+            raise ValueError(f"{path}: too short to be an IDX file ({len(head)} bytes)")
+        if head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+            raise ValueError(f"{path}: wrong magic number {head[:4].hex()} (an IDX file starts "
+                             "with 00 00, a type byte in 08/09/0b/0c/0d/0e, and the number of "
+                             "dimensions)")
+        dtype, ndim = _IDX_TYPES[head[2]], head[3]
+        header = 4 + 4 * ndim
+        dims = _read_exact(fh, 4 * ndim, path)
+        if len(dims) < 4 * ndim:
+            raise ValueError(f"{path}: truncated header ({4 + len(dims)} bytes, need {header})")
+        shape = tuple(int.from_bytes(dims[4 * i:4 * i + 4], "big") for i in range(ndim))
+        count = 1
+        for v in shape:               # exact: Python integers never wrap
+            count *= v
+        need = header + count * dtype.itemsize
+        limit = size * _GZIP_MAX_RATIO + 1024 if gz else size
+        if need > limit:
+            raise ValueError(f"{path}: truncated: header announces shape {shape} ({need} bytes), "
+                             f"more than the file can hold ({size} bytes"
+                             f"{', gzip-compressed' if gz else ''})")
+        data = _read_exact(fh, need - header + 1, path)
+    got = header + len(data)
+    if got != need:
+        what = "truncated" if got < need else "has trailing bytes"
         raise ValueError(f"{path}: {what}: header announces shape {shape} ({need} bytes), "
-                         f"file has {len(raw)} bytes")
-    return np.frombuffer(raw, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+                         f"file has {'at least ' if got > need else ''}{got} bytes"
+                         f"{' after decompression' if gz else ''}")
+    return np.frombuffer(data, dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
 def _find(folder: str, names, subdirs) -> str:

@@ -27,7 +27,7 @@ from ._validation import check_array, check_int, check_nonnegative, check_rng
 from .attacks.gradient import FGM
 from .attacks.directional import RandomNoise
 from .attacks.projections import norms, validate_eps
-from .experiments import save_figure, subplots
+from .plotting import save_figure, subplots
 
 __all__ = ["accuracy", "correct_mask", "robust_accuracy", "robust_mask", "RadiusCurve",
            "accuracy_vs_radius", "plot_accuracy_vs_radius", "minimal_radius",
@@ -37,7 +37,7 @@ __all__ = ["accuracy", "correct_mask", "robust_accuracy", "robust_mask", "Radius
 def _check_model_data(model, X, y):
     if not hasattr(model, "forward"):
         raise TypeError(f"model must be an npfp model, got {type(model).__name__}")
-    X = model._check_X(X)
+    X = model.check_X(X)
     y = model.check_labels(y, X.shape[0])
     return X, y
 
@@ -176,7 +176,8 @@ def accuracy_vs_radius(model, X, y, attack, eps_grid, *, rng=None, label: str = 
     for k, e in enumerate(eps):
         rob[k] = robust_mask(model, X, y, [_at_eps(a, float(e)) for a in atks], rng=rng)
     env = np.logical_and.accumulate(rob, axis=0)
-    n = max(X.shape[0], 1)
+    # an empty batch has no accuracy: NaN, as accuracy() and robust_accuracy() give
+    n = X.shape[0] if X.shape[0] else np.nan
     return RadiusCurve(eps=eps, accuracy=rob.sum(axis=1) / n, envelope=env.sum(axis=1) / n,
                        robust=rob, label=label)
 
@@ -316,6 +317,9 @@ def check_attack(model, X, y, attack, *, eps_grid=None, large_eps=None, tol: flo
     lacks (``steps``, ``restarts``) are reported as skipped.
     """
     X, y = _check_model_data(model, X, y)
+    if X.shape[0] == 0:
+        raise ValueError("check_attack needs at least one point: X has 0 rows (its checks "
+                         "compare accuracies, which an empty batch does not have)")
     if not hasattr(attack, "replace") or not hasattr(attack, "eps"):
         raise TypeError("check_attack needs an attack object with .eps, .norm and .replace(...)")
     rng = check_rng(rng)

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 import types
 import typing
 
 import numpy as np
+
+# re-exported: the plotting helpers live in npfp.plotting
+from .plotting import save_figure, subplots  # noqa: F401
 
 __all__ = ["EXPERIMENTS", "load_experiment", "apply_overrides", "format_table", "to_jsonable",
            "save_json", "save_npz", "claim_row", "subplots", "save_figure", "Stages",
@@ -138,11 +142,28 @@ def to_jsonable(obj):
     return obj
 
 
+def _finite_or_null(obj):
+    """NaN and +-inf (anywhere in nested lists and dicts) -> None."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_or_null(v) for v in obj]
+    return obj
+
+
 def save_json(obj, path: str) -> str:
-    """Write ``obj`` as indented JSON (numpy values converted); returns the path."""
+    """Write ``obj`` as indented, strict JSON (RFC 8259); returns the path.
+
+    numpy values are converted (:func:`to_jsonable`) and every NaN, inf or -inf is written
+    as ``null`` -- JSON has no such numbers and strict parsers reject the bare ``NaN``
+    Python writes by default -- so a ``null`` number in a results file means "not
+    available / not finite" (e.g. an accuracy over no points, a ratio over 0).
+    """
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(to_jsonable(obj), fh, indent=2, allow_nan=True)
+        json.dump(_finite_or_null(to_jsonable(obj)), fh, indent=2, allow_nan=False)
     return path
 
 
@@ -155,30 +176,6 @@ def save_npz(arrays: dict, path: str) -> str:
                             f"store numbers or strings")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     np.savez_compressed(path, **arrays)
-    return path
-
-
-def subplots(nrows: int = 1, ncols: int = 1, **kwargs):
-    """A matplotlib Figure and its axes, without pyplot.
-
-    Figures are built on a bare :class:`matplotlib.figure.Figure` (rendered by the Agg
-    canvas when saved), so saving them never switches the backend of the caller's
-    session or notebook and never opens a window.  ``kwargs`` go to ``Figure`` (figsize,
-    ...) or to ``Figure.subplots`` (sharex, sharey, squeeze, ...).
-    """
-    from matplotlib.figure import Figure
-
-    fig_keys = ("figsize", "dpi", "layout")
-    fig = Figure(**{k: kwargs.pop(k) for k in fig_keys if k in kwargs})
-    return fig, fig.subplots(nrows, ncols, **kwargs)
-
-
-def save_figure(fig, path: str, *, dpi: int = 120, tight: bool = True) -> str:
-    """Lay out (``tight``) and write ``fig`` as an image at ``path``; returns the path."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if tight:
-        fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
     return path
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validation import check_rng
-from .nn.models import LinearModel, Model, PatchCNN, SymmetricReLUNet, TwoLayerNet, _loss
+from .nn.models import LinearModel, Model, PatchCNN, SymmetricReLUNet, TwoLayerNet
 
 __all__ = ["numerical_gradient", "rel_error", "activation_inputs", "kink_margin",
            "is_near_kink", "check_model_gradients", "check_backward"]
@@ -134,10 +134,10 @@ def check_model_gradients(model: Model, X, y, h: float = 1e-6, wrt=None) -> dict
 
     def loss_at():
         out, _ = model.forward(X)
-        return _loss(model, out, y)[0]
+        return model.loss_and_dout(out, y)[0]
 
     out, cache = model.forward(X)
-    _, dout = _loss(model, out, y)
+    _, dout = model.loss_and_dout(out, y)
     grads, dX = model.backward(dout, cache)
     return _compare(model, X, loss_at, grads, dX, h, wrt)
 
@@ -169,7 +169,7 @@ def check_backward(model: Model, X, dout=None, h: float = 1e-6, wrt=None, rng=No
     out, cache = model.forward(X)
     if dout is None:
         dout = check_rng(rng).standard_normal(out.shape)
-    dout = model._check_dout(dout, out.shape[0]).astype(np.float64, copy=False)
+    dout = model.check_dout(dout, out.shape[0]).astype(np.float64, copy=False)
 
     def objective():
         return float(np.sum(dout * model.forward(X)[0]))

@@ -16,7 +16,6 @@ Hooks:
 """
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 import time
@@ -25,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_array, check_int, check_nonnegative, check_rng
-from .nn.models import Model, _loss, correct
+from .nn.models import Model, correct
 from .optim import SGD
 
 __all__ = ["History", "fit", "Progress"]
@@ -94,15 +93,6 @@ class Progress:
             self.stream.flush()
 
 
-def _skips_input_grad(model) -> bool:
-    """Whether ``model.backward`` takes ``input_grad`` (the engine's networks do): a
-    training step then skips the input gradient, one of its three matrix products."""
-    try:
-        return "input_grad" in inspect.signature(model.backward).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
-        return False
-
-
 def _adversarial_batch(attack, model, Xb, yb, rng):
     res = attack(model, Xb, yb, rng=rng)
     Xadv = check_array(getattr(res, "x_adv", res), "attack output", dtype=Xb.dtype)
@@ -151,7 +141,7 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
     progress : bool or None
         One-line progress display (None: only on a terminal, never under pytest).
     """
-    X = model._check_X(X)
+    X = model.check_X(X)
     y = model.check_labels(y, X.shape[0])
     epochs = check_int(epochs, "epochs", minimum=0)
     n = X.shape[0]
@@ -186,7 +176,6 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
     for name, fn in metrics.items():
         _check_callable(fn, f"metrics[{name!r}]", "fn(model) -> float")
 
-    skip_dX = _skips_input_grad(model)
     hist = History(metrics={k: [] for k in metrics})
     if 0 in snapshot_steps:
         hist.snapshots[0] = {k: v.copy() for k, v in model.params.items()}
@@ -212,9 +201,10 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
                     Xb = np.concatenate([Xb[:n_clean], Xadv]) if n_clean else Xadv
                 # END SOLUTION
             out, cache = model.forward(Xb)
-            loss, dout = _loss(model, out, yb)
-            grads, _ = (model.backward(dout, cache, input_grad=False) if skip_dX
-                        else model.backward(dout, cache))
+            loss, dout = model.loss_and_dout(out, yb)
+            # every model takes input_grad (the Model protocol): a training step skips
+            # the input gradient, one of its three matrix products
+            grads, _ = model.backward(dout, cache, input_grad=False)
             del cache   # this batch's activations, freed before the next forward pass
             optimizer.step(model.params, grads, epoch)
             step += 1

@@ -74,8 +74,8 @@ def test_activation_inputs_rejects_unknown_models():
 class BrokenTwoLayerNet(TwoLayerNet):
     """A deliberately wrong backward: the input gradient is off by 1 %, the bias gradient forgotten."""
 
-    def backward(self, dout, cache, param_grads=True):
-        grads, dX = super().backward(dout, cache, param_grads)
+    def backward(self, dout, cache, *, param_grads=True, input_grad=True):
+        grads, dX = super().backward(dout, cache, param_grads=param_grads, input_grad=input_grad)
         if "b" in grads:
             grads["b"] = np.zeros_like(grads["b"])
         return grads, 1.01 * dX
@@ -84,8 +84,8 @@ class BrokenTwoLayerNet(TwoLayerNet):
 class BrokenPatchCNN(PatchCNN):
     """Transposed filter bank order in the weight gradient (a classic reshape bug)."""
 
-    def backward(self, dout, cache, param_grads=True):
-        grads, dX = super().backward(dout, cache, param_grads)
+    def backward(self, dout, cache, *, param_grads=True, input_grad=True):
+        grads, dX = super().backward(dout, cache, param_grads=param_grads, input_grad=input_grad)
         grads["W"] = grads["W"][::-1]
         return grads, dX
 

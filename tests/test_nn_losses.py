@@ -194,3 +194,27 @@ def test_empty_batches():
     assert logistic_loss(np.zeros(0), np.zeros(0))[0] == 0.0
     loss, g = softmax_cross_entropy(np.zeros((0, 3)), np.zeros(0, dtype=int))
     assert loss == 0.0 and g.shape == (0, 3)
+
+
+def test_one_implementation_of_each_loss_serves_training_gradients_and_attacks():
+    """Issue 18 item 3: the training loss, npfp.nn.input_gradient and the attacks' loss
+    and gradient are one implementation (bit-identical, not merely close)."""
+    from npfp.attacks import loss_and_input_gradient
+    from npfp.nn import TwoLayerNet, input_gradient
+    from npfp.nn.losses import per_sample_loss_and_grad
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((7, 3)) * 5
+    for n_classes, y in ((None, rng.choice([-1.0, 1.0], 7)), (4, rng.integers(0, 4, 7))):
+        net = TwoLayerNet(3, 5, n_classes=n_classes, init_scale=2.0, rng=1)
+        out = net.decision_function(X)
+        losses, dout = per_sample_loss_and_grad(out, y)
+        mean, dmean = net.loss_and_dout(out, y)
+        assert mean == float(np.mean(losses))
+        np.testing.assert_array_equal(dmean, dout / len(y))
+        np.testing.assert_array_equal(per_sample_loss(out, y), losses)
+        l1, g1 = input_gradient(net, X, y)
+        l2, _, g2 = loss_and_input_gradient(net, X, y)
+        np.testing.assert_array_equal(l1, losses)
+        np.testing.assert_array_equal(l2, losses)
+        np.testing.assert_array_equal(g1, g2)

@@ -160,8 +160,8 @@ def test_same_seed_same_init_and_init_scale():
 HOT_FUNCTIONS = [
     *(getattr(cls, name) for cls in (models_module.Model, LinearModel, SymmetricReLUNet, TwoLayerNet,
                                      PatchCNN)
-      for name in ("forward", "backward", "_check_X", "_check_dout", "check_labels",
-                   "decision_function", "predict", "loss") if name in vars(cls)),
+      for name in ("forward", "backward", "check_X", "check_dout", "check_labels",
+                   "decision_function", "predict", "loss", "loss_and_dout") if name in vars(cls)),
     SymmetricReLUNet.preactivations, PatchCNN.filter_correlations, PatchCNN._forward,
     models_module.loss_and_grads, models_module.input_gradient, models_module._loss,
     Activation.__call__, Activation.grad, Activation.group_sums_and_grad,
@@ -169,7 +169,8 @@ HOT_FUNCTIONS = [
                                                "smoothed_relu_grad", "relu_pow", "relu_pow_grad")),
     *(getattr(losses_module, n) for n in ("sigmoid", "logistic_loss", "softmax",
                                           "softmax_cross_entropy", "per_sample_loss",
-                                          "_cross_entropy_parts")),
+                                          "cross_entropy_parts", "logistic_parts",
+                                          "per_sample_loss_and_grad")),
 ]
 
 

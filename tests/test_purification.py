@@ -11,6 +11,7 @@ from npfp.purification.learner import NormTiedBias, make_attack, make_network, t
 from npfp.purification.lower_bound import (NTKModel, PolynomialKernelModel, best_linear_classifier,
                                            linear_robust_radius)
 from npfp.purification.lowrank import LowRankUpdateNet
+from npfp.nn import SymmetricReLUNet
 from npfp.purification.measures import (dictionary_coefficients, effective_rank, init_correlation,
                                         mixture_decomposition, mixture_statistics,
                                         purification_decomposition, purified_fraction, row_cosines,
@@ -248,3 +249,21 @@ def test_best_linear_classifier_radius_is_exact():
     assert robust_accuracy_at(lin, X, y, 0.999 * r, "l2") == 1.0
     margin1 = np.abs(X @ lin.params["w"]) < 1.5
     assert robust_accuracy_at(lin, X, y, 1.001 * r, "l2") == pytest.approx(1 - margin1.mean())
+
+
+def test_lowrank_kappa_sets_the_norm_tied_bias():
+    """Issue 18: kappa was stored and never read (kappa = 0 and 5 built identical models)."""
+    rng = np.random.default_rng(0)
+    net = SymmetricReLUNet(6, 4, init_scale=1.0, bias=0.3, rng=rng)
+    X = rng.standard_normal((5, 6))
+    kept = LowRankUpdateNet(net, 2, rng=0)
+    np.testing.assert_array_equal(kept.params["b"], net.params["b"])
+    assert kept.kappa is None
+    five = LowRankUpdateNet(net, 2, kappa=5.0, rng=0)
+    zero = LowRankUpdateNet(net, 2, kappa=0.0, rng=0)
+    np.testing.assert_allclose(five.params["b"], 5.0 * np.linalg.norm(net.params["W"], axis=1))
+    np.testing.assert_array_equal(zero.params["b"], 0.0)
+    assert five.kappa == 5.0 and zero.kappa == 0.0
+    assert not np.array_equal(five.decision_function(X), zero.decision_function(X))
+    with pytest.raises(ValueError, match="kappa must be >= 0, got -1"):
+        LowRankUpdateNet(net, 2, kappa=-1.0)

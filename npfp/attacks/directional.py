@@ -18,11 +18,14 @@ uniform in the ball) -- the baseline any real attack must beat.
 """
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
+
 import numpy as np
 
 from .._validation import check_array, check_bounds, check_norm, check_rng
 from .gradient import loss_and_input_gradient
 from .projections import box_limits, finalize, flatten, norms, random_in_ball, validate_eps
+from .base import AttackBase, make_result
 from .result import AttackResult
 
 __all__ = ["fixed_direction_attack", "FixedDirection", "RandomNoise"]
@@ -95,7 +98,7 @@ def fixed_direction_attack(model, X, y, direction, eps, norm: str = "l2", *, per
     AttackResult
     """
     norm = check_norm(norm)
-    X = model._check_X(X)
+    X = model.check_X(X)
     y = model.check_labels(y, X.shape[0])
     eps = validate_eps(eps, X.shape[0])
     bounds = check_bounds(bounds)
@@ -106,60 +109,58 @@ def fixed_direction_attack(model, X, y, direction, eps, norm: str = "l2", *, per
     delta = e * U / np.where(nu > 0, nu, 1.0)
     x_adv = finalize(X, delta, eps, norm, bounds)
     losses, correct, _ = loss_and_input_gradient(model, x_adv, y, grad=False)
-    delta = x_adv - X
-    return AttackResult(x_adv=x_adv, delta=delta, success=~correct, losses=losses,
-                        max_norm=float(norms(delta, norm).max()) if X.shape[0] else 0.0,
-                        norm=norm)
+    return make_result(X, x_adv, ~correct, norm, losses=losses)
 
 
-class FixedDirection:
+@dataclass(frozen=True, eq=False, repr=False)
+class FixedDirection(AttackBase):
     """:func:`fixed_direction_attack` as an attack object ``attack(model, X, y, rng=None)``.
 
     For per='point' directions the attack only applies to the X it was built for.
     """
 
-    def __init__(self, eps, direction, norm: str = "l2", *, per: str = "label", bounds=None):
-        self.eps = validate_eps(eps)
-        self.direction = direction
-        self.norm = check_norm(norm)
-        self.per = per
-        self.bounds = check_bounds(bounds)
+    eps: float = 0.0
+    direction: object = None
+    norm: str = "l2"
+    _: KW_ONLY
+    per: str = "label"
+    bounds: tuple | None = None
 
-    def replace(self, **changes):
-        kw = dict(eps=self.eps, direction=self.direction, norm=self.norm, per=self.per,
-                  bounds=self.bounds)
-        kw.update(changes)
-        return FixedDirection(**kw)
+    def __post_init__(self):
+        object.__setattr__(self, "eps", validate_eps(self.eps))
+        object.__setattr__(self, "norm", check_norm(self.norm))
+        if self.per not in ("label", "point", "all"):
+            raise ValueError(f"per must be 'label', 'point' or 'all', got {self.per!r}")
+        object.__setattr__(self, "bounds", check_bounds(self.bounds))
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:
         return fixed_direction_attack(model, X, y, self.direction, self.eps, self.norm,
                                       per=self.per, bounds=self.bounds)
 
-    def __repr__(self):
-        return f"FixedDirection(eps={self.eps}, norm={self.norm!r}, per={self.per!r})"
 
-
-class RandomNoise:
+@dataclass(frozen=True, eq=False, repr=False)
+class RandomNoise(AttackBase):
     """Random perturbations: uniform on the eps-sphere (``sphere=True``) or in the ball.
 
     The sanity baseline of :func:`npfp.evaluation.check_attack`: a gradient attack at
     radius eps must hurt at least as much as noise of the same norm.
     """
 
-    def __init__(self, eps, norm: str = "l2", *, sphere: bool = True, bounds=None, rng=None):
-        self.eps = validate_eps(eps)
-        self.norm = check_norm(norm)
-        self.sphere = bool(sphere)
-        self.bounds = check_bounds(bounds)
-        self.rng = rng
+    eps: float = 0.0
+    norm: str = "l2"
+    _: KW_ONLY
+    sphere: bool = True
+    bounds: tuple | None = None
+    rng: object = None
 
-    def replace(self, **changes):
-        kw = dict(eps=self.eps, norm=self.norm, sphere=self.sphere, bounds=self.bounds, rng=self.rng)
-        kw.update(changes)
-        return RandomNoise(**kw)
+    def __post_init__(self):
+        object.__setattr__(self, "eps", validate_eps(self.eps))
+        object.__setattr__(self, "norm", check_norm(self.norm))
+        object.__setattr__(self, "sphere", bool(self.sphere))
+        object.__setattr__(self, "bounds", check_bounds(self.bounds))
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:
-        X = model._check_X(X)
+        X = model.check_X(X)
         y = model.check_labels(y, X.shape[0])
         eps = validate_eps(self.eps, X.shape[0])
         box_limits(X, self.bounds)
@@ -173,10 +174,4 @@ class RandomNoise:
         e = np.broadcast_to(np.asarray(eps, dtype=X.dtype), (n,))[:, None]
         x_adv = finalize(X, e * U, eps, self.norm, self.bounds)
         losses, correct, _ = loss_and_input_gradient(model, x_adv, y, grad=False)
-        delta = x_adv - X
-        return AttackResult(x_adv=x_adv, delta=delta, success=~correct, losses=losses,
-                            max_norm=float(norms(delta, self.norm).max()) if n else 0.0,
-                            norm=self.norm)
-
-    def __repr__(self):
-        return f"RandomNoise(eps={self.eps}, norm={self.norm!r}, sphere={self.sphere})"
+        return make_result(X, x_adv, ~correct, self.norm, losses=losses)

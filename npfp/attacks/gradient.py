@@ -19,8 +19,8 @@ backward pass (one forward + one input-only backward per step).
 
   i.e. :math:`\epsilon\,\mathrm{sign}(g)` (linf), :math:`\epsilon g/\|g\|_2` (l2),
   a signed basis vector (l1), with the box handled exactly
-  (:func:`npfp.attacks.projections.dual_maximizer`).  On a linear model this *is* the
-  exact worst case.
+  (:func:`npfp.attacks.projections.dual_maximizer`).  On a *binary* linear model this
+  *is* the exact worst case; on a K-class one it is not (see the K-class table below).
 * **PGD** (Madry, Makelov, Schmidt, Tsipras & Vladu 2018, "Towards deep learning models
   resistant to adversarial attacks", Sec. 2.1): from a random start uniform in the
   ball, iterate
@@ -56,22 +56,41 @@ cell, with and without the box [-1, 1]; gap = PGD accuracy - exact accuracy):
 
 hence the default of 20 steps; use >= 40 (l2) or >= 100 (l1) steps for evaluation.
 
-Gradients that vanish give a zero step (safe division, never NaN).  eps = 0 returns x
+K-class linear models (logits W x + b) are harder: the cross-entropy gradient mixes all
+classes while the exact worst case (:func:`~npfp.attacks.linear.linear_worst_case`)
+moves towards the single worst class, so even one-step FGM is not exact.  Measured gap
+(attack accuracy - exact robust accuracy) over 30 random problems (K in {3, 5, 10},
+d = 20, 600 points, eps at 0.5-1.5x the radius of 50 % exact robust accuracy, no box):
+
+| attack                 | l2 (mean / max gap) | linf (mean / max gap) |
+|------------------------|---------------------|-----------------------|
+| FGM / FGSM             | 1.31 pp / 3.17 pp   | 1.29 pp / 3.83 pp     |
+| PGD, 20 steps          | 0.78 pp / 1.83 pp   | 0.81 pp / 2.00 pp     |
+| PGD, 50 steps x 20 restarts | 0.32 pp / 1.00 pp | 0.46 pp / 1.67 pp  |
+
+(never negative: every attack is an upper bound on the exact robust accuracy.)
+
+Gradients that vanish give a zero step (safe division, never NaN).  No margin or radius in
+floating-point range stalls an attack (tested for margins and radii 1e-300 .. 1e300 on
+linear models, every norm and loss): where the cross-entropy gradient underflows
+(margins beyond about 575) its direction is used instead (``direction=True`` of
+:func:`loss_and_input_gradient`), and l2 norms and normalisations are computed with
+scaling where the plain form would under- or overflow (bit-identical elsewhere).  eps = 0 returns x
 unchanged.  Inputs may be (n, d) or (n, P, d); norms are over all non-sample axes.
 ``eps`` may be a scalar or one radius per point (used by bisection searches).
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import KW_ONLY, dataclass
 
 import numpy as np
 
 from .._validation import check_bounds, check_int, check_norm, check_positive, check_rng
-from ..nn.losses import per_sample_loss, sigmoid, softmax
+from ..nn.losses import per_sample_loss_and_grad
 from ..nn.models import decide
-from .projections import (box_limits, dual_maximizer, finalize, flatten, norms, project_ball_box,
-                          random_in_ball, rounding_safe_radius, validate_eps)
+from .projections import (_scale_rows, box_limits, dual_maximizer, finalize, flatten, norms,
+                          project_ball_box, random_in_ball, rounding_safe_radius, validate_eps)
+from .base import AttackBase, make_result
 from .result import AttackResult
 
 __all__ = ["FGM", "FGSM", "PGD", "loss_and_input_gradient", "Attack"]
@@ -79,14 +98,52 @@ __all__ = ["FGM", "FGSM", "PGD", "loss_and_input_gradient", "Attack"]
 LOSSES = ("ce", "margin")
 
 
-def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
+#: a row of d loss / d out whose largest entry is below this is rescaled when only the
+#: gradient's direction is needed (``direction=True``): its products would underflow
+_TINY_DOUT = 1e-250
+
+
+def _rescaled_ce_dout(out, y, dout):
+    r"""Rows of the CE gradient d loss / d out that underflow, replaced by positive multiples.
+
+    Binary: :math:`-y\,\sigma(-y f)` is a positive multiple of :math:`-y`.  K classes:
+    :math:`p - e_y` is a positive multiple of :math:`(q_j)_{j \ne y}` with
+    :math:`q_y = -\sum_{j \ne y} q_j`, where :math:`q_j = e^{z_j - \max_{k \ne y} z_k}`
+    (largest entry 1).  Rows whose largest entry is >= 1e-250 are returned unchanged.
+    """
+    if dout.shape[0] == 0:
+        return dout
+    small = np.max(np.abs(flatten(dout)), axis=1) < _TINY_DOUT
+    if not small.any():
+        return dout
+    dout = dout.copy()
+    if dout.ndim == 1:
+        dout[small] = -y[small]
+        return dout
+    z, ys = out[small], y[small]
+    rows = np.arange(z.shape[0])
+    other = z.copy()
+    other[rows, ys] = -np.inf
+    q = np.exp(other - np.max(other, axis=1, keepdims=True))
+    q[rows, ys] = -q.sum(axis=1)          # q_y = 0 before: the sum is over j != y
+    dout[small] = q
+    return dout
+
+
+def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True, *,
+                            direction: bool = False):
     r"""Per-sample losses, correctness and input gradients, shape (n,), (n,), X.shape.
 
-    ``loss='ce'``: the model's training loss; for K classes the gradient of
-    :math:`-\log p_y` w.r.t. the logits is :math:`p - e_y` with the y-entry computed as
-    :math:`-\sum_{j \ne y} p_j` so it does not round to 0 when :math:`p_y \approx 1`.
+    ``loss='ce'``: the model's training loss (:func:`npfp.nn.losses.per_sample_loss_and_grad`);
+    for K classes the gradient of :math:`-\log p_y` w.r.t. the logits is :math:`p - e_y`,
+    its y-entry computed so it does not round to 0 when :math:`p_y \approx 1`.
     ``loss='margin'``: :math:`\max_{j \ne y} z_j - z_y` (binary: :math:`-y f(x)`), whose
     gradient never saturates.
+
+    ``direction=True`` (what the attacks use, which normalise every row): a row of the CE
+    gradient that underflows -- margins beyond about 575 -- is replaced by a positive
+    multiple of itself (:func:`_rescaled_ce_dout`), so the returned row of dX points the
+    same way but no longer rounds to 0; other rows are unchanged (bit for bit).
     """
     # scores only: decision_function may skip what only backward needs (the patch CNN
     # then keeps no act'(z))
@@ -95,34 +152,25 @@ def loss_and_input_gradient(model, X, y, loss: str = "ce", grad: bool = True):
     else:
         out, cache = model.decision_function(X), None
     n = out.shape[0]
-    if model.task == "binary":
-        correct = decide(out, "binary") == y
-        if loss == "ce":
-            m = y * out
-            losses = np.logaddexp(0.0, -m)
-            dout = -y * sigmoid(-m)
-        else:
-            losses = -y * out
-            dout = -y * np.ones_like(out)
+    correct = decide(out, model.task) == y
+    if loss == "ce":      # the training loss, from its one implementation
+        losses, dout = per_sample_loss_and_grad(out, y)
+    elif model.task == "binary":
+        losses = -y * out
+        dout = -y * np.ones_like(out)
     else:
         rows = np.arange(n)
-        correct = decide(out, "multiclass") == y
-        onehot = np.zeros(out.shape, dtype=bool)
-        onehot[rows, y] = True
-        if loss == "ce":
-            losses = per_sample_loss(out, y)
-            p = softmax(out)
-            dout = np.where(onehot, 0.0, p)
-            dout[rows, y] = -dout.sum(axis=1)
-        else:
-            other = np.where(onehot, -np.inf, out)
-            j = np.argmax(other, axis=1)
-            losses = other[rows, j] - out[rows, y]
-            dout = np.zeros_like(out)
-            dout[rows, j] = 1.0
-            dout[rows, y] = -1.0
+        other = out.copy()
+        other[rows, y] = -np.inf
+        j = np.argmax(other, axis=1)
+        losses = other[rows, j] - out[rows, y]
+        dout = np.zeros_like(out)
+        dout[rows, j] = 1.0
+        dout[rows, y] = -1.0
     if not grad:
         return losses, correct, None
+    if direction and loss == "ce":
+        dout = _rescaled_ce_dout(out, y, dout)
     _, dX = model.backward(dout.astype(out.dtype, copy=False), cache, param_grads=False)
     return losses, correct, dX
 
@@ -133,9 +181,10 @@ def _check_loss(loss):
     return loss
 
 
-@dataclass(frozen=True, eq=False)
-class Attack:
-    """Base class: validation, the call protocol ``attack(model, X, y, rng=None)``."""
+@dataclass(frozen=True, eq=False, repr=False)
+class Attack(AttackBase):
+    """Base of the gradient attacks: validation of eps, norm, bounds and loss (see
+    :mod:`npfp.attacks.base` for the protocol every attack follows)."""
 
     eps: float = 0.0
     norm: str = "l2"
@@ -149,16 +198,12 @@ class Attack:
         object.__setattr__(self, "bounds", check_bounds(self.bounds))
         _check_loss(self.loss)
 
-    def replace(self, **changes):
-        """A copy with some fields changed (e.g. ``attack.replace(eps=0.5)``)."""
-        return dataclasses.replace(self, **changes)
-
     # -- shared plumbing --------------------------------------------------------
     def _prepare(self, model, X, y):
         if not hasattr(model, "forward") or not hasattr(model, "backward"):
             raise TypeError(f"model must be an npfp model with forward/backward, got "
                             f"{type(model).__name__}")
-        X = model._check_X(X) if hasattr(model, "_check_X") else np.asarray(X, dtype=float)
+        X = model.check_X(X) if hasattr(model, "check_X") else np.asarray(X, dtype=float)
         y = model.check_labels(y, X.shape[0]) if hasattr(model, "check_labels") else np.asarray(y)
         eps = validate_eps(self.eps, X.shape[0])
         limits = box_limits(X, self.bounds)
@@ -179,19 +224,18 @@ class Attack:
             losses, correct = known[0].copy(), ~known[1]
         else:
             losses, correct, _ = loss_and_input_gradient(model, x_adv, y, self.loss, grad=False)
-        delta = x_adv - X
-        max_norm = float(norms(delta, self.norm).max()) if X.shape[0] else 0.0
-        return AttackResult(x_adv=x_adv, delta=delta, success=~correct,
-                            loss_trace=np.asarray(loss_trace, dtype=np.float64),
-                            max_norm=max_norm, losses=losses, norm=self.norm)
+        return make_result(X, x_adv, ~correct, self.norm, losses=losses, loss_trace=loss_trace)
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:  # pragma: no cover
         raise NotImplementedError
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class FGM(Attack):
     r"""Fast gradient method: one step to the maximiser of the linearised loss.
+
+    Exact on binary linear models; on K-class linear models it overestimates the robust
+    accuracy by 1.3 pp on average, up to 3-4 pp (module docstring).
 
     :math:`\delta = \arg\max_{\delta \in \mathcal{S}(x)} \langle \nabla_x \ell(x), \delta\rangle`
     -- l2: :math:`\epsilon g/\|g\|_2`; linf: :math:`\epsilon\,\mathrm{sign}(g)` (FGSM,
@@ -208,7 +252,7 @@ class FGM(Attack):
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:
         X, y, eps, limits = self._prepare(model, X, y)
-        losses0, _, g = loss_and_input_gradient(model, X, y, self.loss)
+        losses0, _, g = loss_and_input_gradient(model, X, y, self.loss, direction=True)
         delta = dual_maximizer(flatten(g), eps, self.norm, limits)
         res = self._finish(X, delta, model, y, [])
         res.loss_trace = np.array([[np.mean(losses0) if losses0.size else np.nan,
@@ -216,7 +260,7 @@ class FGM(Attack):
         return res
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class FGSM(FGM):
     r"""Fast gradient sign method (Goodfellow et al. 2015).
 
@@ -253,14 +297,18 @@ def _steepest_step(g: np.ndarray, alpha, norm: str, free=None) -> np.ndarray:
     gf = g if free is None else np.where(free, g, 0.0)
     scale = norms(gf, "l2" if norm == "l2" else "linf")[:, None]
     al = np.broadcast_to(np.asarray(alpha, dtype=g.dtype), (g.shape[0],)).reshape(-1, 1)
-    return np.where(scale > 0, al * g / np.where(scale > 0, scale, 1.0), 0.0)
+    return _scale_rows(g, al, scale)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class PGD(Attack):
     r"""Projected gradient descent on the loss (Madry et al. 2018), l2 / linf / l1.
 
     .. math:: \delta_{t+1} = \Pi_{\mathcal{S}(x)}\big(\delta_t + \alpha\, s(\nabla_x \ell(x + \delta_t))\big)
+
+    Accuracy against the exact answer on linear models (module docstring): binary, l2 /
+    linf at 20 steps within 0.25 pp; K classes, 20 steps +0.78 / +0.81 pp on average (l2 /
+    linf, up to +2 pp), 50 steps x 20 restarts +0.32 / +0.46 pp (up to +1.67 pp).
 
     Parameters
     ----------
@@ -277,8 +325,9 @@ class PGD(Attack):
         Independent runs; per point the best iterate is kept.
     bounds : (lo, hi) or None
     loss : {'ce', 'margin'}
-        'ce' is the training loss (its gradient underflows to 0 for margins beyond
-        about 700, where the attack stalls); 'margin' never saturates.
+        'ce' is the training loss (where its gradient underflows, margins beyond
+        about 575, its direction is used: the attack never stalls); 'margin' is
+        scale-free.
     rng : Generator, int or None
         Used when the call gives no ``rng``.
     """
@@ -340,7 +389,8 @@ class PGD(Attack):
             for t in range(self.steps + 1):
                 np.add(Xf, delta, out=x_t)      # one buffer for every iterate's input
                 losses, correct, g = loss_and_input_gradient(
-                    model, x_t.reshape(X.shape), y, self.loss, grad=t < self.steps)
+                    model, x_t.reshape(X.shape), y, self.loss, grad=t < self.steps,
+                    direction=True)
                 trace[r, t] = np.mean(losses)
                 keep(delta, losses, correct)
                 if t == self.steps:

@@ -36,6 +36,8 @@ Tsipras et al. (2019) for the dual-norm identity.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .._validation import (check_array, check_binary_labels, check_bounds, check_class_labels,
@@ -43,6 +45,7 @@ from .._validation import (check_array, check_binary_labels, check_bounds, check
 from .projections import (box_limits, dual_maximizer, dual_norms, finalize, norms,
                           validate_eps)
 from ..nn.models import decide
+from .base import AttackBase, make_result
 from .result import AttackResult
 
 __all__ = ["linear_worst_case", "linear_robust_margin", "linear_robust_accuracy",
@@ -151,10 +154,7 @@ def linear_worst_case(model, X, y, eps, norm: str = "l2", bounds=None) -> Attack
             best_delta = np.where(better[:, None], delta, best_delta)
         x_adv = finalize(X, best_delta, eps, norm, bounds)
         success = decide(x_adv @ w.T + b, "multiclass") != y
-    delta = x_adv - X
-    return AttackResult(x_adv=x_adv, delta=delta, success=success,
-                        loss_trace=np.zeros((0, 0)),
-                        max_norm=float(norms(delta, norm).max()) if n else 0.0, norm=norm)
+    return make_result(X, x_adv, success, norm)
 
 
 def linear_robust_accuracy(model, X, y, eps, norm: str = "l2", bounds=None) -> float:
@@ -224,25 +224,22 @@ def minimal_linear_distance(model, X, y, norm: str = "l2", bounds=None, *, tol: 
     return np.where(broken0, 0.0, r)
 
 
-class LinearExact:
+@dataclass(frozen=True, eq=False, repr=False)
+class LinearExact(AttackBase):
     """The exact attack on a linear model as an attack object (plugs into evaluation and fit).
 
     ``LinearExact(eps, norm='l2', bounds=None)(model, X, y, rng=None)`` returns
     :func:`linear_worst_case`.
     """
 
-    def __init__(self, eps, norm: str = "l2", bounds=None):
-        self.eps = validate_eps(eps)
-        self.norm = check_norm(norm)
-        self.bounds = check_bounds(bounds)
+    eps: float = 0.0
+    norm: str = "l2"
+    bounds: tuple | None = None
 
-    def replace(self, **changes):
-        kw = dict(eps=self.eps, norm=self.norm, bounds=self.bounds)
-        kw.update(changes)
-        return LinearExact(**kw)
+    def __post_init__(self):
+        object.__setattr__(self, "eps", validate_eps(self.eps))
+        object.__setattr__(self, "norm", check_norm(self.norm))
+        object.__setattr__(self, "bounds", check_bounds(self.bounds))
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:
         return linear_worst_case(model, X, y, self.eps, self.norm, self.bounds)
-
-    def __repr__(self):
-        return f"LinearExact(eps={self.eps}, norm={self.norm!r})"

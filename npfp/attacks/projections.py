@@ -44,8 +44,8 @@ _DUAL = {"l2": "l2", "linf": "l1", "l1": "linf"}
 
 
 def flatten(a: np.ndarray) -> np.ndarray:
-    """View (n, ...) as (n, D)."""
-    return a.reshape(a.shape[0], -1)
+    """View (n, ...) as (n, D), D the product of the non-sample axes (n = 0 included)."""
+    return a.reshape(a.shape[0], int(np.prod(a.shape[1:], dtype=np.int64)))
 
 
 def dual_norm_name(norm: str) -> str:
@@ -53,14 +53,70 @@ def dual_norm_name(norm: str) -> str:
     return _DUAL[check_norm(norm)]
 
 
+def _l2_range(dtype):
+    """[lo, hi] in ``dtype`` where sums of squares neither under- nor overflow: 1e4 times
+    inside [sqrt(tiny), sqrt(max)] (float64: about [1.5e-150, 1.3e150]).  Outside it l2
+    norms are recomputed with scaling; inside, the plain sqrt(sum d^2) is kept."""
+    fi = np.finfo(dtype if np.issubdtype(dtype, np.floating) else np.float64)
+    t = fi.dtype.type
+    return t(np.sqrt(fi.tiny) * 1e4), t(np.sqrt(fi.max) * 1e-4)
+
+
+def _l2_norms(d: np.ndarray) -> np.ndarray:
+    r"""Row norms of d (n, D) that neither under- nor overflow.
+
+    The plain :math:`\sqrt{\sum_j d_j^2}` where it lies in :func:`_l2_range`; elsewhere
+    the scaled :math:`m \sqrt{\sum_j (d_j/m)^2}` with :math:`m = \max_j |d_j|`, exact to
+    a few ulps for every finite row (the plain form returns 0 once the squares
+    underflow, about |d| < 1.5e-154, and inf once they overflow, |d| > 1.3e154).
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.sqrt(np.einsum("ij,ij->i", d, d))
+    lo, hi = _l2_range(out.dtype)
+    bad = ~((out >= lo) & (out <= hi))
+    if bad.any():
+        db = d[bad]
+        m = np.max(np.abs(db), axis=1)
+        ok = (m > 0) & np.isfinite(m)
+        safe = np.where(ok, m, 1.0)[:, None]
+        u = db / safe
+        scaled = np.where(ok, m * np.sqrt(np.einsum("ij,ij->i", u, u)), m)
+        out[bad] = scaled
+    return out
+
+
+def _scale_rows(g: np.ndarray, e: np.ndarray, ng: np.ndarray) -> np.ndarray:
+    r"""Rows :math:`e_i\, g_i / n_i` (n_i > 0, else 0) without spurious over/underflow.
+
+    Computed as ``e * g / ng`` (bit-identical to the plain form) where e, n and the
+    result are in the normal range; as :math:`e_i (g_i / n_i)` elsewhere, so a radius
+    up to 1e300 or a gradient of 1e-300 gives the exact step, not inf, NaN or 0.
+    """
+    pos = ng > 0
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out = np.where(pos, e * g / np.where(pos, ng, 1.0), 0.0)
+    lo, hi = _l2_range(out.dtype)
+    risky = ~((ng >= lo) & (ng <= hi) & (e >= lo) & (e <= hi))
+    rows = risky[:, 0] & pos[:, 0]
+    if rows.any():
+        er = np.broadcast_to(e, (g.shape[0], 1))[rows]
+        with np.errstate(under="ignore"):
+            out[rows] = er * (g[rows] / ng[rows])
+    return out
+
+
 def norms(delta, norm: str) -> np.ndarray:
-    """Per-sample norms ||delta_i||_p over all non-sample axes, shape (n,)."""
+    """Per-sample norms ||delta_i||_p over all non-sample axes, shape (n,).
+
+    l2 is computed with scaling where its squares would under- or overflow
+    (:func:`_l2_norms`), so every finite row gets a finite, accurate norm.
+    """
     norm = check_norm(norm)
     d = flatten(np.asarray(delta))
     if d.shape[1] == 0:
         return np.zeros(d.shape[0], dtype=d.dtype)
     if norm == "l2":
-        return np.sqrt(np.einsum("ij,ij->i", d, d))
+        return _l2_norms(d)
     if norm == "linf":
         return np.max(np.abs(d), axis=1)
     return np.sum(np.abs(d), axis=1)
@@ -71,8 +127,9 @@ def dual_norms(g, norm: str) -> np.ndarray:
     return norms(g, dual_norm_name(norm))
 
 
-def validate_eps(eps, n: int | None = None, name: str = "eps"):
-    """eps: a finite scalar >= 0, or (when ``n`` is given) an array of n such radii."""
+def validate_eps(eps, n: int | None = None, name: str = "eps", against: str = "X"):
+    """eps: a finite scalar >= 0, or (when ``n`` is given) an array of n such radii, one
+    per row of the array named ``against``."""
     if np.ndim(eps) == 0:
         if isinstance(eps, bool) or not np.isreal(eps):
             raise TypeError(f"{name} must be a real number, got {type(eps).__name__}")
@@ -87,10 +144,27 @@ def validate_eps(eps, n: int | None = None, name: str = "eps"):
         return v
     arr = check_array(eps, name, ndim=1, dtype=np.float64)
     if n is not None and arr.shape[0] != n:
-        raise ValueError(f"{name} has {arr.shape[0]} radii but X has {n} rows")
+        raise ValueError(f"{name} has {arr.shape[0]} radii but {against} has {n} rows")
     if np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0, got minimum {arr.min()}")
     return arr
+
+
+def _check_rows(v, name: str) -> np.ndarray:
+    """v must be 2-D (n, D), one flattened perturbation per row; array-likes and integer
+    arrays become float64 (float arrays are used as they are: no copy in the hot path)."""
+    if not (isinstance(v, np.ndarray) and np.issubdtype(v.dtype, np.floating)):
+        v = check_array(v, name, finite=False)
+    if v.ndim != 2:
+        raise ValueError(f"{name} must be 2-dimensional (n, D), one flattened perturbation per "
+                         f"row, got shape {v.shape}")
+    return v
+
+
+def _check_geometry(v, eps, norm, name: str = "v"):
+    """Validate the arguments every exported geometry helper takes."""
+    v = _check_rows(v, name)
+    return v, validate_eps(eps, v.shape[0], against=name), check_norm(norm)
 
 
 def _col(eps, n: int, dtype) -> np.ndarray:
@@ -154,8 +228,10 @@ def project_ball(v: np.ndarray, eps, norm: str) -> np.ndarray:
     """Euclidean projection of each row of v (n, D) onto the eps-ball of ``norm``.
 
     l2: v * min(1, eps/||v||_2) (safe when v = 0); linf: clip to [-eps, eps];
-    l1: :func:`project_l1_ball`.
+    l1: :func:`project_l1_ball`.  ``eps`` is a radius >= 0 or one per row; ``norm`` one
+    of 'l2', 'linf', 'l1' (anything else raises).
     """
+    v, eps, norm = _check_geometry(v, eps, norm)
     n = v.shape[0]
     e = _col(eps, n, v.dtype)
     # BEGIN SOLUTION
@@ -172,6 +248,43 @@ def project_ball(v: np.ndarray, eps, norm: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------
 # l2 ball  intersected with a box: delta = clip(t v, lo, hi), exact t by sorting
 def clip_scale_l2(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps, t_max=np.inf) -> np.ndarray:
+    r"""Largest t in [0, t_max] with :math:`\|\mathrm{clip}(t v, lo, hi)\|_2 \le \epsilon`, per row.
+
+    See :func:`_clip_scale_l2` for the algorithm.  The problem is homogeneous: with
+    per-row scales s (of eps and the box) and s_v (of v),
+    :math:`t(v, lo, hi, \epsilon) = t(v/s_v, lo/s, hi/s, \epsilon/s)\, s/s_v`; rows whose
+    squares would under- or overflow (values outside about [1.5e-150, 1.3e150] in
+    float64) are solved scaled that way, the others as they are (bit-identical).
+    """
+    n = v.shape[0]
+    e = _col(eps, n, v.dtype)[:, 0]
+    sv = np.max(np.abs(v), axis=1) if v.shape[1] else np.zeros(n, v.dtype)
+    sb = np.maximum(e, np.maximum(np.max(np.abs(lo), axis=1, initial=0.0),
+                                  np.max(np.abs(hi), axis=1, initial=0.0)))
+    lo_r, hi_r = _l2_range(v.dtype)
+
+    def out_of_range(a):
+        return (a > 0) & ~((a >= lo_r) & (a <= hi_r))
+
+    risky = (out_of_range(sv) | out_of_range(sb)) & np.isfinite(sv) & np.isfinite(sb)
+    if not risky.any():
+        return _clip_scale_l2(v, lo, hi, eps, t_max)
+    r = risky
+    t = np.empty(n, dtype=np.result_type(v.dtype, np.float64))
+    if not r.all():
+        t[~r] = _clip_scale_l2(v[~r], lo[~r], hi[~r], e[~r], t_max)
+    s_v = np.where(sv[r] > 0, sv[r], 1.0)[:, None]
+    s_b = np.where(sb[r] > 0, sb[r], 1.0)[:, None]
+    tm = np.broadcast_to(np.asarray(t_max, dtype=np.float64), (n,))[r]
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        ratio = (s_b / s_v)[:, 0]
+        t_r = _clip_scale_l2(v[r] / s_v, lo[r] / s_b, hi[r] / s_b, e[r] / s_b[:, 0],
+                             tm / ratio)
+        t[r] = np.minimum(t_r * ratio, tm)
+    return t
+
+
+def _clip_scale_l2(v: np.ndarray, lo: np.ndarray, hi: np.ndarray, eps, t_max=np.inf) -> np.ndarray:
     r"""Largest t in [0, t_max] with :math:`\|\mathrm{clip}(t v, lo, hi)\|_2 \le \epsilon`, per row.
 
     Requires lo <= 0 <= hi.  The function :math:`\phi(t) = \|\mathrm{clip}(t v, lo,
@@ -277,6 +390,7 @@ def project_ball_box(v: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
     box).  l2: clip(t v, lo_d, hi_d) with t from :func:`clip_scale_l2` (t_max = 1).
     l1: soft-threshold-and-clip with the exact threshold from sorted breakpoints.
     """
+    v, eps, norm = _check_geometry(v, eps, norm)
     if limits is None:
         return project_ball(v, eps, norm)
     lo, hi = limits
@@ -312,8 +426,10 @@ def dual_maximizer(g: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
     * l1: a fractional knapsack -- spend the budget eps on coordinates in decreasing
       order of :math:`|g_j|`, each up to its bound in the direction sign(g_j).
 
-    Rows with g = 0 get delta = 0 (no NaN).
+    Rows with g = 0 get delta = 0 (no NaN).  ``eps`` is a radius >= 0 or one per row;
+    ``norm`` one of 'l2', 'linf', 'l1' (anything else raises).
     """
+    g, eps, norm = _check_geometry(g, eps, norm, "g")
     n, D = g.shape
     e = _col(eps, n, g.dtype)
     if limits is None:
@@ -322,7 +438,7 @@ def dual_maximizer(g: np.ndarray, eps, norm: str, limits=None) -> np.ndarray:
             return e * np.sign(g)
         if norm == "l2":
             ng = norms(g, "l2")[:, None]
-            return e * g / np.where(ng > 0, ng, 1.0)
+            return _scale_rows(g, e, ng)
         j = np.argmax(np.abs(g), axis=1)
         out = np.zeros_like(g)
         out[np.arange(n), j] = np.sign(g[np.arange(n), j])
@@ -358,7 +474,14 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     * l1: :math:`\epsilon\, s \odot (E_1, \dots, E_D)/\sum_{i=1}^{D+1} E_i` with E_i ~ Exp(1)
       i.i.d. and random signs s (uniform on the simplex, reflected into every orthant).
     """
-    n, D = shape
+    try:
+        n, D = (int(a) for a in shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"shape must be a pair (n, D), got {shape!r}") from None
+    if n < 0 or D < 1:
+        raise ValueError(f"shape must be (n >= 0, D >= 1), got {shape!r}")
+    eps = validate_eps(eps, n, against="shape[0]")
+    norm = check_norm(norm)
     e = _col(eps, n, dtype)
     if norm == "linf":
         return (rng.uniform(-1.0, 1.0, size=(n, D)) * e).astype(dtype, copy=False)

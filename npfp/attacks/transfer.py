@@ -11,24 +11,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..nn.models import decide
+from .base import WrapperAttack, make_result
 from .result import AttackResult
 
 __all__ = ["Transfer"]
 
 
-@dataclass(frozen=True)
-class Transfer:
+@dataclass(frozen=True, eq=False, repr=False)
+class Transfer(WrapperAttack):
     """``Transfer(attack, surrogate)(model, X, y)``: run ``attack`` on ``surrogate``.
 
     The surrogate must accept the same inputs and labels as the target; ``success`` is
-    measured on the target ``model``.
+    measured on the target ``model`` (losses are the surrogate's, so none are reported).
+    ``eps``, ``norm``, ``steps``, ... are the wrapped attack's, and
+    ``Transfer(...).replace(eps=0.5)`` changes the wrapped attack's radius.
     """
 
     attack: object
     surrogate: object
 
+    def __post_init__(self):
+        if not callable(self.attack):
+            raise TypeError(f"attack must be callable attack(model, X, y, rng=None), got "
+                            f"{type(self.attack).__name__}")
+
     def __call__(self, model, X, y, rng=None) -> AttackResult:
+        X = model.check_X(X)
+        y = model.check_labels(y, X.shape[0])
         res = self.attack(self.surrogate, X, y, rng=rng)
         out = model.decision_function(res.x_adv)
-        return AttackResult(x_adv=res.x_adv, delta=res.delta, success=decide(out, model.task) != y,
-                            loss_trace=res.loss_trace, max_norm=res.max_norm, norm=res.norm)
+        return make_result(X, res.x_adv, decide(out, model.task) != y, res.norm,
+                           loss_trace=res.loss_trace)

@@ -36,7 +36,8 @@ import numpy as np
 from ..attacks import PGD, FixedDirection
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
 from ..claims import evaluate, verdict_table
-from ..experiments import Stages, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import Stages, format_table, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..datasets import load_digits
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
 from .digits_claims import CLAIMS
@@ -59,6 +60,18 @@ class Config:
     pgd_steps: int = 40
     radii: tuple = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2).tolist())
     seed: int = 0
+
+    def __post_init__(self):
+        """Every field checked at construction; errors name the field (issue 17 item 8)."""
+        from .._validation import (check_bool, check_int, check_nonnegative, check_positive,
+                                   check_sequence)
+        for name in ("n_train", "m", "h", "steps", "pgd_steps"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_nonnegative(self.init_scale, "init_scale")
+        check_positive(self.lr, "lr")
+        check_bool(self.multiclass_bias, "multiclass_bias")
+        check_sequence(self.radii, "radii", check_nonnegative, min_len=0)
+        check_int(self.seed, "seed", minimum=0)
 
 
 def quick_config() -> Config:

@@ -38,8 +38,9 @@ import numpy as np
 from ..attacks import PGD, FixedDirection
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
 from ..claims import evaluate, verdict_table
-from ..experiments import Stages, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import Stages, format_table, save_json, save_npz
 from .claims import CLAIMS
+from ..plotting import save_figure, subplots
 from .data import MultiClusterData
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
 from .measures import (averaged_feature_direction, cosine_block_summary, cosine_matrix,
@@ -75,6 +76,23 @@ class Config:
     n_reference: int = 100          # test points for PGD on the reference networks
     fd_threshold: float = 0.25
     seed: int = 0
+
+    def __post_init__(self):
+        """Every field checked at construction; errors name the field (issue 17 item 8)."""
+        from .._validation import (check_bool, check_int, check_nonnegative, check_positive,
+                                   check_sequence)
+        check_int(self.d, "d", minimum=1)
+        check_int(self.k, "k", minimum=2, maximum=self.d)      # k orthogonal features in R^d
+        check_int(self.n_plus, "n_plus", minimum=1, maximum=self.k - 1)
+        for name in ("n_train", "n_test", "m", "h", "steps", "pgd_steps", "pgd_restarts",
+                     "n_reference"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_nonnegative(self.init_scale, "init_scale")
+        check_positive(self.lr, "lr")
+        check_bool(self.multiclass_bias, "multiclass_bias")
+        check_sequence(self.radii, "radii", check_nonnegative, min_len=0)
+        check_nonnegative(self.fd_threshold, "fd_threshold")
+        check_int(self.seed, "seed", minimum=0)
 
 
 def quick_config() -> Config:

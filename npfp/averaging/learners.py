@@ -132,15 +132,16 @@ class DerivedBinaryClassifier(Model):
     def forward(self, X):
         logits, cache = self.base.forward(X)              # (n, k)
         if self.aggregate == "sum":
-            return logits @ self.signs, (cache, None)      # F(x) = <s, f(x)>
+            return logits @ self.signs, (cache, None, logits.shape[0])   # F(x) = <s, f(x)>
         plus = np.where(self.signs > 0, logits, -np.inf)
         minus = np.where(self.signs < 0, logits, -np.inf)
         jp, jm = np.argmax(plus, axis=1), np.argmax(minus, axis=1)
         rows = np.arange(logits.shape[0])
-        return logits[rows, jp] - logits[rows, jm], (cache, (jp, jm))
+        return logits[rows, jp] - logits[rows, jm], (cache, (jp, jm), logits.shape[0])
 
-    def backward(self, dout, cache, param_grads: bool = True):
-        base_cache, arg = cache
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
+        base_cache, arg, n = cache
+        dout = self.check_dout(dout, n)
         if arg is None:
             dlogits = np.outer(dout, self.signs)          # dL/df_j = dL/dF * s_j
         else:
@@ -149,7 +150,8 @@ class DerivedBinaryClassifier(Model):
             dlogits = np.zeros((dout.shape[0], self.signs.size), dtype=self.signs.dtype)
             dlogits[rows, jp] = dout                       # only the two arg-max logits move F
             dlogits[rows, jm] = -dout
-        grads, dX = self.base.backward(dlogits, base_cache, param_grads=param_grads)
+        grads, dX = self.base.backward(dlogits, base_cache, param_grads=param_grads,
+                                       input_grad=input_grad)
         return (grads if param_grads else {}), dX
 
     def copy(self):

@@ -165,7 +165,7 @@ def orthogonal_relu_radius(net: TwoLayerNet, X, y, *, iters: int = 100, ortho_to
         raise TypeError("orthogonal_relu_radius needs a binary TwoLayerNet")
     if net.act.name != "relu":
         raise ValueError(f"orthogonal_relu_radius needs a ReLU network, got {net.act.name!r}")
-    X = net._check_X(X)
+    X = net.check_X(X)
     y = check_binary_labels(y, n=X.shape[0])
     W, a = net.params["W"], net.params["a"]
     b = net.params.get("b", np.zeros(W.shape[0]))

@@ -15,11 +15,13 @@ subspace.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .._validation import check_array
 from ..attacks import AttackResult
-from ..attacks.projections import norms
+from ..attacks.base import WrapperAttack, make_result
 from ..nn.models import Model
 
 __all__ = ["SubspaceAttack"]
@@ -42,17 +44,21 @@ class _SubspaceModel(Model):
         return self.base.check_labels(y, n, name)
 
     def forward(self, S):
-        S = self._check_X(S)
+        S = self.check_X(S)
         if S.shape[0] != self.X0.shape[0]:
             raise ValueError("the subspace model only evaluates perturbations of its own X")
         return self.base.forward(self.X0 + S @ self.B.T)
 
-    def backward(self, dout, cache, param_grads: bool = False):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
+        # nothing is trainable: no parameter gradients whatever param_grads says
+        if not input_grad:
+            return {}, None
         _, dX = self.base.backward(dout, cache, param_grads=False)
         return {}, dX @ self.B
 
 
-class SubspaceAttack:
+@dataclass(frozen=True, eq=False, repr=False)
+class SubspaceAttack(WrapperAttack):
     """Run ``attack`` on perturbations restricted to span(B) in every patch.
 
     Parameters
@@ -63,31 +69,31 @@ class SubspaceAttack:
         Orthonormal basis of the allowed subspace (one vector w* for CGRO).
 
     Calling ``SubspaceAttack(attack, w_star)(model, X, y, rng=...)`` returns an
-    :class:`npfp.attacks.AttackResult` on X (x_adv = X + S B^T).
+    :class:`npfp.attacks.AttackResult` on X (x_adv = X + S B^T).  A wrapper
+    (:class:`npfp.attacks.base.WrapperAttack`): ``eps``, ``steps``, ... are the wrapped
+    attack's and ``replace(eps=...)`` changes them.
     """
 
-    def __init__(self, attack, basis):
-        B = check_array(basis, "basis", ndim=(1, 2))
+    attack: object
+    basis: object
+
+    def __post_init__(self):
+        B = check_array(self.basis, "basis", ndim=(1, 2))
         B = B[:, None] if B.ndim == 1 else B
         if not np.allclose(B.T @ B, np.eye(B.shape[1]), atol=1e-8):
             raise ValueError("basis must have orthonormal columns")
-        if not callable(attack):
-            raise TypeError(f"attack must be callable, got {type(attack).__name__}")
-        self.attack, self.B = attack, B
-
-    @property
-    def eps(self):
-        return getattr(self.attack, "eps", None)
+        if not callable(self.attack):
+            raise TypeError(f"attack must be callable, got {type(self.attack).__name__}")
+        object.__setattr__(self, "B", B)
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:
-        X = model._check_X(X)
+        X = model.check_X(X)
         sub = _SubspaceModel(model, X, self.B.astype(X.dtype))
         S0 = np.zeros(X.shape[:-1] + (self.B.shape[1],), dtype=X.dtype)
         res = self.attack(sub, S0, y, rng=rng)
         delta = res.delta @ self.B.T
-        return AttackResult(x_adv=X + delta, delta=delta, success=res.success,
-                            loss_trace=res.loss_trace, max_norm=float(norms(delta, "l2").max())
-                            if X.shape[0] else 0.0, losses=res.losses, norm="l2")
+        return make_result(X, X + delta, res.success, "l2", losses=res.losses,
+                           loss_trace=res.loss_trace, delta=delta)
 
     def __repr__(self):
         return f"SubspaceAttack({self.attack!r}, k={self.B.shape[1]})"

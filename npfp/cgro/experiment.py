@@ -30,7 +30,8 @@ import numpy as np
 from .._validation import check_int, check_nonnegative, check_positive, check_rng
 from ..attacks import PGD
 from ..claims import evaluate, verdict_table
-from ..experiments import Stages, save_figure, save_json, save_npz, subplots
+from ..experiments import Stages, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..nn.losses import logistic_loss
 from ..training import Progress
 from .attack import SubspaceAttack
@@ -66,6 +67,25 @@ class Config:
     eval_every: int = 4
     flatness_delta: float = 0.01    # l_inf radius of the global-flatness max
     seed: int = 0
+
+    def __post_init__(self):
+        """Every field checked at construction; errors name the field (issue 17 item 8)."""
+        from .._validation import check_int, check_nonnegative, check_positive
+        check_int(self.d, "d", minimum=2)
+        check_int(self.P, "P", minimum=2)
+        check_positive(self.alpha, "alpha")
+        check_nonnegative(self.sigma_p, "sigma_p")
+        for name in ("n_train", "n_test", "m", "epochs", "train_steps", "eval_steps",
+                     "eval_every"):
+            check_int(getattr(self, name), name, minimum=1)
+        if check_positive(self.q, "q") <= 1:
+            raise ValueError(f"q must be > 1 (a C^1 odd power activation), got {self.q}")
+        check_nonnegative(self.init_scale, "init_scale")
+        check_positive(self.lr, "lr")
+        check_nonnegative(self.lam, "lam")
+        check_nonnegative(self.delta, "delta")
+        check_nonnegative(self.flatness_delta, "flatness_delta")
+        check_int(self.seed, "seed", minimum=0)
 
 
 def quick_config() -> Config:
@@ -121,7 +141,7 @@ def adversarial_gd(model, X, y, attack, *, lam: float, lr: float, epochs: int, r
     lr = check_positive(lr, "lr")
     epochs = check_int(epochs, "epochs", minimum=0)
     rng = check_rng(rng)
-    X = model._check_X(X)
+    X = model.check_X(X)
     y = model.check_labels(y, X.shape[0])
     losses = []
     for epoch in range(epochs):

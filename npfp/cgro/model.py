@@ -81,23 +81,24 @@ class OddPowerCNN(Model):
         return (self.P, self.params["W"].shape[1])
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         n, P, d = X.shape
         z = X.reshape(n * P, d) @ self.params["W"].T        # (nP, m) <w_r, X_p>
-        out = odd_power(z, self.q).reshape(n, P, -1).sum(axis=(1, 2))
+        out = self.check_output(odd_power(z, self.q).reshape(n, P, -1).sum(axis=(1, 2)), X)
         return out, (X.reshape(n * P, d), z, n)
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         Xf, z, n = cache
+        dout = self.check_dout(dout, n)
         W = self.params["W"]
         m, d = W.shape
         # d loss / d z[(i,p), r] = dout[i] * sigma'(z)
         G = odd_power_grad(z, self.q) * np.repeat(np.asarray(dout), self.P)[:, None]
-        dX = (G @ W).reshape(n, self.P, d)
+        dX = (G @ W).reshape(n, self.P, d) if input_grad else None
         grads = {"W": G.T @ Xf} if param_grads else {}
         return grads, dX
 
     def preactivations(self, X):
         """<w_r, X_p> for every sample, patch and filter, shape (n, P, m)."""
-        X = self._check_X(X)
+        X = self.check_X(X)
         return X @ self.params["W"].T

@@ -2,6 +2,7 @@
 
 * :mod:`npfp.expressivity.data` -- the 2 eps-separated grid hard instance and its
   k-dimensional (manifold) version embedded in R^d;
+* :mod:`npfp.expressivity.distances` -- distances between point sets (separation, d(x, S));
 * :mod:`npfp.expressivity.robust_classifier` -- the distance-ratio robust classifier f*,
   its Lipschitz/robustness properties and its exact l2 robust accuracy;
 * :mod:`npfp.expressivity.experiment` -- adversarial training of two-layer networks of

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import check_array, check_int, check_positive, check_rng
+from .distances import separation
 
 __all__ = ["grid_size", "grid_indices", "HardInstance", "ManifoldHardInstance",
            "separation", "LABELLINGS"]
@@ -100,25 +101,6 @@ def _labelling(phi, I: np.ndarray, K: int, rng) -> np.ndarray:
         s = (I / K - 0.5) @ c
         return np.where(s >= 0, 1.0, -1.0)
     raise ValueError(f"labelling must be one of {list(LABELLINGS)} or a callable, got {phi!r}")
-
-
-def separation(XA, XB, norm: str = "l2", block: int = 2048) -> float:
-    """min_{a in A, b in B} ||a - b|| (the paper's separation distance of the two classes).
-
-    Computed blockwise (memory O(block * |B|)).
-    """
-    XA = check_array(XA, "XA", ndim=2)
-    XB = check_array(XB, "XB", ndim=2)
-    if XA.shape[1] != XB.shape[1]:
-        raise ValueError(f"XA and XB must have the same dimension, got {XA.shape} and {XB.shape}")
-    if XA.shape[0] == 0 or XB.shape[0] == 0:
-        return float("inf")
-    from .robust_classifier import pairwise_distances
-
-    best = np.inf
-    for s in range(0, XA.shape[0], block):
-        best = min(best, float(pairwise_distances(XA[s:s + block], XB, norm).min()))
-    return best
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ from ..adversarial import stronger_attack
 from ..attacks import PGD
 from ..evaluation import accuracy, robust_mask
 from ..claims import evaluate, verdict_table
-from ..experiments import Stages, format_table, save_figure, save_json, save_npz, subplots
+from ..experiments import Stages, format_table, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..nn import TwoLayerNet
 from ..optim import SGD
 from ..training import Progress, fit
@@ -101,6 +102,42 @@ class Config:
     check_every: int = 50
     stop_loss: float = 0.05
     seed: int = 0
+
+    def __post_init__(self):
+        """Every field checked at construction; errors name the field (issue 17 item 8)."""
+        from functools import partial
+
+        from .._validation import (check_choice, check_int, check_nonnegative, check_positive,
+                                   check_sequence)
+        from .data import LABELLINGS
+        for name, top in (("eps", "two classes 2 eps apart in [0, 1]^d"),
+                          ("eps0", "the points stay in [0, 1]^d")):
+            if check_positive(getattr(self, name), name) > 0.5:
+                raise ValueError(f"{name} must be <= 1/2 ({top}), got {getattr(self, name)}")
+        check_positive(self.delta, "delta")
+        check_choice(self.labelling, "labelling", LABELLINGS)
+        check_sequence(self.control_labellings, "control_labellings",
+                       lambda v, n: check_choice(v, n, LABELLINGS), min_len=0)
+        check_int(self.d, "d", minimum=2)
+        for name in ("n_train", "n_test", "sweep_width", "max_width", "memorise_n", "epochs",
+                     "train_steps", "check_every"):
+            check_int(getattr(self, name), name, minimum=1)
+        check_sequence(self.widths, "widths", partial(check_int, minimum=1))
+        check_sequence(self.dims, "dims", partial(check_int, minimum=2))
+        check_sequence(self.support_dims, "support_dims", partial(check_int, minimum=2))
+        if not 0 <= check_nonnegative(self.target_acc, "target_acc") <= 1:
+            raise ValueError(f"target_acc must be in [0, 1], got {self.target_acc}")
+        k = check_int(self.manifold_k, "manifold_k", minimum=2)
+        check_int(self.manifold_d, "manifold_d", minimum=k)
+        check_sequence(self.manifold_ks, "manifold_ks",
+                       partial(check_int, minimum=2, maximum=self.manifold_d))
+        check_sequence(self.manifold_ambient, "manifold_ambient", partial(check_int, minimum=k))
+        check_positive(self.lr, "lr")
+        if not 0 <= check_nonnegative(self.momentum, "momentum") < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        check_positive(self.init_scale, "init_scale")
+        check_nonnegative(self.stop_loss, "stop_loss")
+        check_int(self.seed, "seed", minimum=0)
 
 
 def quick_config() -> Config:

@@ -32,34 +32,10 @@ import numpy as np
 
 from .._validation import check_array, check_binary_labels, check_int, check_norm, check_positive
 from ..nn.models import Model
+from .distances import pairwise_distances, separation, set_distance
 
 __all__ = ["pairwise_distances", "set_distance", "DistanceRatioClassifier",
            "robust_accuracy_bounds"]
-
-
-def pairwise_distances(X, Y, norm: str = "l2") -> np.ndarray:
-    """All distances ||x_i - y_j|| in the given norm, shape (n, m).
-
-    l2 uses the expansion ||x||^2 + ||y||^2 - 2 <x, y> (one matrix product), clipped at 0.
-    """
-    X = check_array(X, "X", ndim=2)
-    Y = check_array(Y, "Y", ndim=2)
-    if X.shape[1] != Y.shape[1]:
-        raise ValueError(f"X and Y must have the same number of columns, got {X.shape} and {Y.shape}")
-    norm = check_norm(norm)
-    if norm == "l2":
-        sq = (X * X).sum(1)[:, None] + (Y * Y).sum(1)[None, :] - 2.0 * X @ Y.T
-        return np.sqrt(np.maximum(sq, 0.0))
-    diff = np.abs(X[:, None, :] - Y[None, :, :])
-    return diff.max(axis=2) if norm == "linf" else diff.sum(axis=2)
-
-
-def set_distance(X, S, norm: str = "l2", return_index: bool = False):
-    """d(x, S) = min_{s in S} ||x - s|| for every row x of X (and the argmin)."""
-    D = pairwise_distances(X, S, norm)
-    j = D.argmin(axis=1)
-    dist = D[np.arange(D.shape[0]), j]
-    return (dist, j) if return_index else dist
 
 
 class DistanceRatioClassifier(Model):
@@ -97,8 +73,6 @@ class DistanceRatioClassifier(Model):
         self.B = X[y < 0].copy()
         if len(self.A) == 0 or len(self.B) == 0:
             raise ValueError("f* needs both classes: y must contain +1 and -1")
-        from .data import separation
-
         sep = separation(self.A, self.B, self.norm)
         if sep <= 0:
             raise ValueError("the classes overlap (a point appears with both labels): f* is undefined")
@@ -121,15 +95,15 @@ class DistanceRatioClassifier(Model):
 
     def distances(self, X):
         """(d(x, A), d(x, B)) for every row of X."""
-        X = self._check_X(X)
+        X = self.check_X(X)
         return set_distance(X, self.A, self.norm), set_distance(X, self.B, self.norm)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         dA, iA = set_distance(X, self.A, self.norm, return_index=True)
         dB, iB = set_distance(X, self.B, self.norm, return_index=True)
         s = dA + dB                                     # >= 2 eps > 0 (triangle inequality)
-        out = (dB - dA) / s
+        out = self.check_output((dB - dA) / s, X)
         return out, (X, dA, dB, iA, iB, s)
 
     def _dist_grad(self, X, P, dist):
@@ -146,8 +120,11 @@ class DistanceRatioClassifier(Model):
         g[np.arange(len(X)), j] = np.sign(diff[np.arange(len(X)), j])
         return g
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         X, dA, dB, iA, iB, s = cache
+        dout = self.check_dout(dout, X.shape[0])
+        if not input_grad:       # nothing is trainable: nothing to compute
+            return {}, None
         gA = self._dist_grad(X, self.A[iA], dA)
         gB = self._dist_grad(X, self.B[iB], dB)
         # d f / d dA = -2 dB / s^2,  d f / d dB = 2 dA / s^2
@@ -166,7 +143,7 @@ class DistanceRatioClassifier(Model):
         (clipped at 0; 0 when x is misclassified).  For other norms the margin bound
         (d(x, T) - d(x, S)) / 2, from 1-Lipschitz distances.
         """
-        X = self._check_X(X)
+        X = self.check_X(X)
         y = check_binary_labels(y, "y", n=X.shape[0])
         r = np.empty(X.shape[0])
         for sign in (1.0, -1.0):                        # two classes, not a loop over samples
@@ -238,7 +215,7 @@ def robust_accuracy_bounds(clf: DistanceRatioClassifier, X, y, delta: float,
     """
     if clf.norm != "l2":
         raise ValueError("robust_accuracy_bounds is exact for the l2 norm only")
-    X = clf._check_X(X)
+    X = clf.check_X(X)
     y = check_binary_labels(y, "y", n=X.shape[0])
     delta = check_positive(delta, "delta", allow_zero=True)
     n_candidates = check_int(n_candidates, "n_candidates", minimum=1)

@@ -17,7 +17,8 @@ import numpy as np
 
 from .._validation import check_array, check_binary_labels, check_class_labels
 
-__all__ = ["sigmoid", "logistic_loss", "softmax", "softmax_cross_entropy", "per_sample_loss"]
+__all__ = ["sigmoid", "logistic_loss", "softmax", "softmax_cross_entropy", "per_sample_loss",
+           "logistic_parts", "cross_entropy_parts", "per_sample_loss_and_grad"]
 
 
 def sigmoid(t):
@@ -32,6 +33,17 @@ def sigmoid(t):
     e = np.exp(t[~pos])
     out[~pos] = e / (1.0 + e)
     return out
+
+
+def logistic_parts(scores, y):
+    r"""Per-sample logistic losses and their gradients (not divided by n), the one implementation.
+
+    With margins :math:`m_i = y_i f_i`: loss :math:`\log(1 + e^{-m_i})` = ``logaddexp(0, -m)``
+    (finite for any margin) and :math:`\partial/\partial f_i = -y_i\,\sigma(-m_i)`.
+    No validation (callers check); ``y`` is used in its own dtype.
+    """
+    margins = y * scores
+    return np.logaddexp(0.0, -margins), -y * sigmoid(-margins)
 
 
 def logistic_loss(scores, y):
@@ -53,11 +65,10 @@ def logistic_loss(scores, y):
     """
     scores = check_array(scores, "scores", ndim=1)
     y = check_binary_labels(y, "y", n=scores.shape[0], against="scores")
-    margins = y * scores
+    losses, dscores = logistic_parts(scores, y)
     n = max(scores.shape[0], 1)
-    loss = float(np.mean(np.logaddexp(0.0, -margins))) if scores.size else 0.0
-    dscores = (-y * sigmoid(-margins) / n).astype(scores.dtype, copy=False)
-    return loss, dscores
+    loss = float(np.mean(losses)) if scores.size else 0.0
+    return loss, (dscores / n).astype(scores.dtype, copy=False)
 
 
 def softmax(logits):
@@ -67,8 +78,11 @@ def softmax(logits):
     return e / np.sum(e, axis=1, keepdims=True)
 
 
-def _cross_entropy_parts(logits, y):
+def cross_entropy_parts(logits, y):
     """Per-sample CE losses and their gradients softmax(z_i) - onehot(y_i) (not divided by n).
+
+    The one implementation of the cross-entropy and its gradient (training, input
+    gradients and attacks all call it).  No validation (callers check).
 
     With s_i = sum_{j != argmax} exp(z_ij - z_i*), the loss is log1p(s_i) - (z_{i,y_i} - z_i*).
     When y_i is the argmax, its gradient entry p_y - 1 = -s_i / (1 + s_i) is computed in
@@ -88,6 +102,10 @@ def _cross_entropy_parts(logits, y):
     hit = top == y
     grad[rows[hit], y[hit]] = -s[hit] / (1.0 + s[hit])
     return losses, grad
+
+
+#: the former private name, kept for existing code
+_cross_entropy_parts = cross_entropy_parts
 
 
 def softmax_cross_entropy(logits, y):
@@ -111,7 +129,7 @@ def softmax_cross_entropy(logits, y):
     y = check_class_labels(y, K, "y", n=n, against="logits")
     if n == 0:
         return 0.0, np.zeros_like(logits)
-    losses, dlogits = _cross_entropy_parts(logits, y)
+    losses, dlogits = cross_entropy_parts(logits, y)
     dlogits /= n
     return float(np.mean(losses)), dlogits
 
@@ -121,8 +139,18 @@ def per_sample_loss(out, y):
     out = check_array(out, "out", ndim=(1, 2))
     if out.ndim == 1:
         y = check_binary_labels(y, "y", n=out.shape[0], against="out")
-        return np.logaddexp(0.0, -y.astype(out.dtype, copy=False) * out)
+        return logistic_parts(out, y.astype(out.dtype, copy=False))[0]
     y = check_class_labels(y, out.shape[1], "y", n=out.shape[0], against="out")
     if out.shape[0] == 0:
         return np.zeros(0, dtype=out.dtype)
-    return _cross_entropy_parts(out, y)[0]
+    return cross_entropy_parts(out, y)[0]
+
+
+def per_sample_loss_and_grad(out, y):
+    """Per-sample training losses and d loss_i / d out_i: logistic for scores (n,) (labels
+    +-1), cross-entropy for logits (n, K) (integer labels).  Labels are assumed checked."""
+    if out.ndim == 1:
+        return logistic_parts(out, y)
+    if out.shape[0] == 0:
+        return np.zeros(0, dtype=out.dtype), np.zeros_like(out)
+    return cross_entropy_parts(out, y)

@@ -5,14 +5,19 @@ Every model follows one small protocol (CS231n style):
 ``forward(X) -> (out, cache)``
     ``out`` is a score of shape (n,) for a binary model (labels in {-1, +1}, predict
     sign(out)) or logits of shape (n, K) for a K-class model.
-``backward(dout, cache, param_grads=True, input_grad=True) -> (grads, dX)``
+``backward(dout, cache, *, param_grads=True, input_grad=True) -> (grads, dX)``
     ``dout`` is d(loss)/d(out); returns a dict of parameter gradients (only the
     *trainable* ones; empty when ``param_grads=False``, which attacks use) and the
     input gradient d(loss)/dX with the shape of X (None when ``input_grad=False``,
     which training uses: it saves one of the three matrix products of a step).
 
 plus ``params`` (a dict of arrays), ``trainable`` (the names an optimiser updates),
-``copy()``, ``predict(X)`` and ``decision_function(X)``.
+``copy()``, ``predict(X)`` and ``decision_function(X)``, and the public checks
+``check_X(X)`` (input shape and dtype), ``check_dout(dout, n)`` (the shape of the forward
+output) and ``check_labels(y, n)``; ``loss_and_dout(out, y)`` is the model's training loss
+(logistic or cross-entropy) and its gradient.  Every model in npfp, the engine's and the
+paper packages', derives from :class:`Model` and accepts both backward keywords (a model
+whose dX is a by-product may compute it anyway, but returns None when ``input_grad=False``).
 
 Shapes: X is (n, d) (or (n, P, d) for the patch CNN); neuron weights are rows, W is
 (m, d).  No loop over samples or neurons: every pass is a few BLAS matrix products (the
@@ -28,7 +33,7 @@ import numpy as np
 from .._validation import (check_array, check_binary_labels, check_class_labels, check_int,
                            check_nonnegative, check_positive, check_rng)
 from .activations import Activation, get_activation
-from .losses import _cross_entropy_parts, logistic_loss, sigmoid, softmax_cross_entropy
+from .losses import logistic_loss, per_sample_loss_and_grad, softmax_cross_entropy
 
 __all__ = ["Model", "LinearModel", "SymmetricReLUNet", "TwoLayerNet", "PatchCNN",
            "loss_and_grads", "input_gradient", "decide", "correct"]
@@ -50,7 +55,7 @@ class Model:
     def forward(self, X):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def backward(self, dout, cache, param_grads: bool = True,
+    def backward(self, dout, cache, *, param_grads: bool = True,
                  input_grad: bool = True):  # pragma: no cover
         raise NotImplementedError
 
@@ -64,7 +69,8 @@ class Model:
     def dtype(self) -> np.dtype:
         return next(iter(self.params.values())).dtype
 
-    def _check_X(self, X, name: str = "X") -> np.ndarray:
+    def check_X(self, X, name: str = "X") -> np.ndarray:
+        """X as an array of this model's dtype, checked to have shape (n, *input_shape)."""
         shape = self.input_shape
         X = check_array(X, name, ndim=len(shape) + 1, dtype=self.dtype)
         if X.shape[1:] != shape:
@@ -72,7 +78,10 @@ class Model:
                              f"model, got {X.shape}")
         return X
 
-    def _check_dout(self, dout, n: int) -> np.ndarray:
+    #: the former private name, kept so existing code keeps working
+    _check_X = check_X
+
+    def check_dout(self, dout, n: int) -> np.ndarray:
         """``dout`` must have the shape of the forward output: (n,) or (n, K)."""
         shape = (n,) if self.task == "binary" else (n, self.n_classes)
         dout = np.asarray(dout)
@@ -80,6 +89,23 @@ class Model:
             raise ValueError(f"dout must have the shape of the forward output {shape}, "
                              f"got {dout.shape}")
         return dout
+
+    _check_dout = check_dout
+
+    def check_output(self, out, X) -> np.ndarray:
+        """``out`` (the forward output) must be finite: overflow raises a clear error.
+
+        A forward pass on inputs or weights too large for the dtype overflows to inf, and
+        inf - inf or 0 * inf to NaN, which ``predict`` would silently turn into "no
+        decision"; this check (O(n K), negligible beside the matrix products) says so.
+        """
+        if not np.all(np.isfinite(out)):
+            bad = ~np.all(np.isfinite(out.reshape(out.shape[0], -1)), axis=1)
+            big = float(np.max(np.abs(X))) if np.size(X) else 0.0
+            raise ValueError(f"{type(self).__name__} output is not finite (overflow in the "
+                             f"forward pass) for {int(bad.sum())} of {out.shape[0]} inputs; "
+                             f"largest |x| = {big:.3g}: scale the inputs or weights down")
+        return out
 
     def check_labels(self, y, n: int | None = None, name: str = "y") -> np.ndarray:
         """Validate labels for this model's task."""
@@ -102,6 +128,15 @@ class Model:
         """
         out = self.decision_function(X)
         return decide(out, self.task)
+
+    def loss_and_dout(self, out, y):
+        r"""Mean training loss at the outputs ``out`` and its gradient d loss / d out.
+
+        Binary: :math:`\frac1n\sum_i \log(1 + e^{-y_i f_i})`; K classes:
+        :math:`\frac1n\sum_i [\mathrm{logsumexp}(z_i) - z_{i,y_i}]`
+        (:func:`npfp.nn.losses.logistic_loss`, :func:`npfp.nn.losses.softmax_cross_entropy`).
+        """
+        return _loss(self, out, y)
 
     def loss(self, X, y) -> float:
         """Mean training loss (logistic or cross-entropy) at (X, y)."""
@@ -167,12 +202,8 @@ def input_gradient(model: Model, X, y):
     """
     out, cache = model.forward(X)
     y = model.check_labels(y, out.shape[0])
-    if model.task == "binary":
-        margins = y * out
-        losses = np.logaddexp(0.0, -margins)
-        dout = (-y * sigmoid(-margins)).astype(out.dtype, copy=False)
-    else:
-        losses, dout = _cross_entropy_parts(out, y)
+    losses, dout = per_sample_loss_and_grad(out, y)
+    dout = dout.astype(out.dtype, copy=False)
     _, dX = model.backward(dout, cache, param_grads=False)
     return losses, dX
 
@@ -226,14 +257,14 @@ class LinearModel(Model):
         return (self.params["w"].shape[-1],)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         w, b = self.params["w"], self.params["b"]
-        out = X @ w.T + b
+        out = self.check_output(X @ w.T + b, X)
         return out, X
 
-    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         X = cache
-        dout = self._check_dout(dout, X.shape[0])
+        dout = self.check_dout(dout, X.shape[0])
         w = self.params["w"]
         if not input_grad:
             dX = None
@@ -309,7 +340,7 @@ class SymmetricReLUNet(Model):
         return (self.params["W"].shape[1],)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         # BEGIN SOLUTION
         W, b = self.params["W"], self.params["b"]
         u = X @ W.T                        # (n, m) pre-activations <w_i, x>
@@ -319,12 +350,12 @@ class SymmetricReLUNet(Model):
         out = self.act(zp).sum(axis=1)     # the two branches summed one at a time:
         out -= self.act(zm).sum(axis=1)    # no (n, m) array for their difference
         out *= self.output_scale
-        return out, (X, zp, zm)
+        return self.check_output(out, X), (X, zp, zm)
         # END SOLUTION
 
-    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         X, zp, zm = cache
-        dout = self._check_dout(dout, X.shape[0])
+        dout = self.check_dout(dout, X.shape[0])
         # BEGIN SOLUTION
         W = self.params["W"]
         s = self.output_scale * dout[:, None]
@@ -345,7 +376,7 @@ class SymmetricReLUNet(Model):
 
     def preactivations(self, X):
         """<w_i, x> for every sample and neuron, shape (n, m)."""
-        return self._check_X(X) @ self.params["W"].T
+        return self.check_X(X) @ self.params["W"].T
 
 
 # ----------------------------------------------------------------------------------
@@ -413,17 +444,17 @@ class TwoLayerNet(Model):
         return (self.params["W"].shape[1],)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         W, a = self.params["W"], self.params["a"]
         z = X @ W.T
         if "b" in self.params:
             z += self.params["b"]
         h = self.act(z)
-        return h @ a, (X, z, h)
+        return self.check_output(h @ a, X), (X, z, h)
 
-    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         X, z, h = cache
-        dout = self._check_dout(dout, X.shape[0])
+        dout = self.check_dout(dout, X.shape[0])
         W, a = self.params["W"], self.params["a"]
         if self.task == "binary":
             dh = dout[:, None] * a         # (n, m)
@@ -540,7 +571,7 @@ class PatchCNN(Model):
         return self._forward(X, cache=False)[0]
 
     def _forward(self, X, cache: bool):
-        X = self._check_X(X)
+        X = self.check_X(X)
         n, P, d = X.shape
         W = self.params["W"]
         K, m, _ = W.shape
@@ -553,11 +584,11 @@ class PatchCNN(Model):
         Fp = _patch_class_sums(Xf, Wt, self.act, K, S)                # (nP, K)
         F = Fp.reshape(n, P, K).sum(axis=1)                          # (n, K)
         out = F[:, 1] - F[:, 0] if self.task == "binary" else F
-        return out, (Xf, S, n)
+        return self.check_output(out, X), (Xf, S, n)
 
-    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         Xf, S, n = cache
-        dout = self._check_dout(dout, n)
+        dout = self.check_dout(dout, n)
         W = self.params["W"]
         K, m, d = W.shape
         # d loss / d z[(i,p), (j,r)] = dF[i, j] act'(z) with dF = d loss / d F.  The

@@ -33,7 +33,8 @@ from .._validation import check_int, check_nonnegative, check_norm, check_positi
 from ..attacks import FGM, PGD, LinearExact, Transfer
 from ..claims import evaluate, verdict_table
 from ..evaluation import accuracy, robust_accuracy, robust_mask
-from ..experiments import Stages, save_figure, save_json, save_npz, subplots
+from ..experiments import Stages, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..nn import LinearModel
 from ..optim import SGD, cosine
 from ..training import fit
@@ -142,11 +143,16 @@ class Config:
         check_positive(self.lowrank_lr, "lowrank_lr")
         check_int(self.poly_degree, "poly_degree", minimum=1)
         check_int(self.poly_support, "poly_support", minimum=1)
-        for r in self.ranks:
-            check_int(r, "ranks entry", minimum=1, maximum=min(self.m, self.d))
-        if any(float(r) < 0 for r in self.curve_radii):
-            raise ValueError("curve_radii must be >= 0 (multiples of tau)")
-        if self.preset not in PRESET_NAMES:
+        from .._validation import check_bool, check_sequence
+        check_bool(self.pgd_at, "pgd_at")
+        check_bool(self.lower_bound, "lower_bound")
+        check_sequence(self.ranks, "ranks",
+                       lambda r, n: check_int(r, n, minimum=1, maximum=min(self.m, self.d)),
+                       min_len=0)
+        check_sequence(self.curve_radii, "curve_radii (multiples of tau)", check_nonnegative,
+                       min_len=0)
+        check_int(self.seed, "seed", minimum=0)
+        if not isinstance(self.preset, str) or self.preset not in PRESET_NAMES:
             raise ValueError(f"preset must be one of {PRESET_NAMES}, got {self.preset!r}")
 
     @property

@@ -98,16 +98,18 @@ class PolynomialKernelModel(Model):
         return (self.support.shape[1],)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         base = 1.0 + X @ self.support.T / self.scale      # (n, S)
         K = base ** self.degree
-        return K @ self.params["alpha"] + self.params["b"], (base, K)
+        return self.check_output(K @ self.params["alpha"] + self.params["b"], X), (base, K)
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         base, K = cache
+        dout = self.check_dout(dout, base.shape[0])
         p, a = self.degree, self.params["alpha"]
         # d f_n / d x_n = sum_s alpha_s p base_ns^(p-1) x_s / c
-        dX = ((dout[:, None] * base ** (p - 1)) * (p * a / self.scale)) @ self.support
+        dX = (((dout[:, None] * base ** (p - 1)) * (p * a / self.scale)) @ self.support
+              if input_grad else None)
         grads = {}
         if param_grads:
             grads["alpha"] = K.T @ dout
@@ -184,16 +186,17 @@ class NTKModel(Model):
         return (np.abs(U0) > self.b0).astype(X.dtype), np.sign(U0)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         G, S = self.gates(X)
         U = X @ self.params["W"].T
         out = self.output_scale * np.sum(G * (U - self.b0 * S), axis=1)
-        return out, (X, G)
+        return self.check_output(out, X), (X, G)
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         X, G = cache
+        dout = self.check_dout(dout, X.shape[0])
         A = self.output_scale * dout[:, None] * G          # d loss / d <w_i, x_n>
-        dX = A @ self.params["W"]
+        dX = A @ self.params["W"] if input_grad else None
         grads = {"W": A.T @ X} if param_grads else {}
         return grads, dX
 
@@ -232,17 +235,20 @@ class SmoothedNTK(Model):
         return self.ntk.input_shape
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         from ..nn.losses import sigmoid
         U0 = X @ self.ntk.W0.T
         U = X @ self.ntk.params["W"].T
         b, T = self.ntk.b0, self.T
         gp, gm = sigmoid((U0 - b) / T), sigmoid((-U0 - b) / T)
         out = self.ntk.output_scale * np.sum(gp * (U - b) + gm * (U + b), axis=1)
-        return out, (U, gp, gm)
+        return self.check_output(out, X), (U, gp, gm)
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         U, gp, gm = cache
+        dout = self.check_dout(dout, U.shape[0])
+        if not input_grad:       # nothing is trainable: nothing to compute
+            return {}, None
         b, T, s = self.ntk.b0, self.T, self.ntk.output_scale
         A = s * dout[:, None] * (gp + gm)                              # through u_i = <w_i, x>
         B = s * dout[:, None] * (gp * (1 - gp) * (U - b) - gm * (1 - gm) * (U + b)) / T

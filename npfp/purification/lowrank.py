@@ -44,16 +44,18 @@ class LowRankUpdateNet(Model):
         V starts as a random d x r matrix with orthonormal columns times ``init_scale``
         (so dL/dU = G_W V is the full gradient seen through r random directions, at
         full strength when init_scale = 1); U starts at 0.
-    kappa : float
-        Bias ratio: b_i = kappa ||w_i(U, V)|| (refreshed by :meth:`set_bias_ratio`,
-        which the bias-schedule hook calls before every step).
+    kappa : float >= 0 or None, default None
+        Bias ratio: with a value, the biases start at b_i = kappa ||w_i(U, V)|| =
+        kappa ||w_i^clean|| (U = 0); None keeps the base network's biases.  Either way
+        :meth:`set_bias_ratio` refreshes them (the bias-schedule hook calls it before
+        every step) and :attr:`kappa` is the ratio last applied (None: never applied).
     rng : Generator or int
     """
 
     task = "binary"
 
     def __init__(self, base: SymmetricReLUNet, rank: int, *, init_scale: float = 1.0,
-                 kappa: float = 0.0, rng=None):
+                 kappa: float | None = None, rng=None):
         super().__init__()
         if not isinstance(base, SymmetricReLUNet):
             raise TypeError(f"base must be a SymmetricReLUNet, got {type(base).__name__}")
@@ -70,7 +72,9 @@ class LowRankUpdateNet(Model):
                        "V": (Q * init_scale).astype(W.dtype),
                        "b": base.params["b"].copy()}
         self.trainable = ("U", "V")
-        self.kappa = check_nonnegative(kappa, "kappa")
+        self.kappa = None
+        if kappa is not None:
+            self.set_bias_ratio(check_nonnegative(kappa, "kappa"))
 
     @property
     def rank(self) -> int:
@@ -97,19 +101,19 @@ class LowRankUpdateNet(Model):
 
     def set_bias_ratio(self, kappa_t: float) -> None:
         r"""b_i = kappa_t ||w_i(U, V)|| (held constant by the gradient, as for the full net)."""
-        self.kappa = float(kappa_t)
+        self.kappa = check_nonnegative(kappa_t, "kappa_t")
         self.params["b"][...] = kappa_t * np.linalg.norm(self.effective_weights(), axis=1)
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         self._net.params["W"] = self.effective_weights()
         self._net.params["b"] = self.params["b"]
         return self._net.forward(X)
 
-    def backward(self, dout, cache, param_grads: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         self._net.params["W"] = self.effective_weights()
         self._net.params["b"] = self.params["b"]
-        g, dX = self._net.backward(dout, cache, param_grads=param_grads)
+        g, dX = self._net.backward(dout, cache, param_grads=param_grads, input_grad=input_grad)
         grads = {}
         if param_grads:
             GW = g["W"]                                   # dL/dW, (m, d)

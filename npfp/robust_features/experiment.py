@@ -38,7 +38,8 @@ import numpy as np
 from ..attacks import PGD
 from ..claims import evaluate as evaluate_claims
 from ..claims import verdict_table
-from ..experiments import Stages, save_figure, save_json, save_npz, subplots
+from ..experiments import Stages, save_json, save_npz
+from ..plotting import save_figure, subplots
 from ..nn import PatchCNN
 from ..optim import SGD
 from ..training import fit
@@ -81,6 +82,31 @@ class Config:
     finetune_epochs: int = 100
     eval_steps: int = 20
     seed: int = 0
+
+    def __post_init__(self):
+        """Every field checked at construction; errors name the field (issue 17 item 8)."""
+        from .._validation import check_int, check_nonnegative, check_positive
+        K = check_int(self.K, "K", minimum=2)
+        if K & (K - 1):
+            raise ValueError(f"K must be a power of two (Hadamard construction), got {K}")
+        D = check_int(self.D, "D", minimum=K - 1)
+        if D % (K - 1):
+            raise ValueError(f"D must be a multiple of K - 1 = {K - 1}, got {D}")
+        P = check_int(self.P, "P", minimum=1)
+        check_int(self.n_robust, "n_robust", minimum=1, maximum=P)
+        for name in ("alpha", "beta", "rho", "lr", "one_step_lr", "one_step_size", "pgd_lr",
+                     "finetune_lr"):
+            check_positive(getattr(self, name), name)
+        check_nonnegative(self.sigma_p, "sigma_p")
+        check_nonnegative(self.eps, "eps")
+        check_nonnegative(self.init_scale, "init_scale")
+        if check_positive(self.q, "q") < 2:
+            raise ValueError(f"q must be >= 2 for the smoothed ReLU, got {self.q}")
+        for name in ("n_train", "n_test", "m", "epochs", "train_steps", "eval_steps"):
+            check_int(getattr(self, name), name, minimum=1)
+        for name in ("warmup", "one_step_epochs", "pgd_epochs", "finetune_epochs"):
+            check_int(getattr(self, name), name, minimum=0)
+        check_int(self.seed, "seed", minimum=0)
 
 
 def quick_config() -> Config:
