@@ -252,7 +252,7 @@ MUTANTS = [
      "dX = G @ W if param_grads else None", "dX dropped when only dX is asked for"),
     ("b-attacks", "attacks/projections.py", "j = np.argmax(np.abs(g), axis=1)",
      "j = np.argmax(g, axis=1)", "l1 maximiser picks the largest g_j, not the largest |g_j|"),
-    ("b-attacks", "attacks/projections.py", "return e * g / np.where(ng > 0, ng, 1.0)",
+    ("b-attacks", "attacks/projections.py", "return _scale_rows(g, e, ng)",
      "return e * g / ng", "no guard for zero gradients (nan)"),
     ("b-attacks", "attacks/projections.py",
      "scale = np.where(nv > e, e / np.where(nv > 0, nv, 1.0), 1.0)\n        return v * scale",

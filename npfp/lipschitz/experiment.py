@@ -77,39 +77,36 @@ class Config:
     data_dir: str | None = None     # MNIST folder: use MNIST instead of the digits
 
     def __post_init__(self):
-        for name in ("n_train", "n_test", "epochs", "batch_size", "n_members", "adv_width"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        for name in ("pgd_steps", "pgd_restarts", "adv_epochs", "adv_steps", "inf_epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        if self.pgd_restarts < 1:
-            raise ValueError(f"pgd_restarts must be >= 1, got {self.pgd_restarts}")
+        from .._validation import (check_choice, check_int, check_nonnegative, check_positive,
+                                   check_sequence)
+        for name in ("n_train", "n_test", "epochs", "batch_size", "n_members", "adv_width",
+                     "pgd_restarts"):
+            check_int(getattr(self, name), name, minimum=1)
+        for name in ("pgd_steps", "adv_epochs", "adv_steps", "inf_epochs", "seed"):
+            check_int(getattr(self, name), name, minimum=0)
         if self.inf_epochs > self.epochs:
             raise ValueError(f"inf_epochs must be <= epochs ({self.epochs}), got {self.inf_epochs}")
-        if not all(isinstance(w, (int, np.integer)) and w >= 1 for w in self.widths):
-            raise ValueError(f"widths must be positive ints, got {self.widths!r}")
-        if self.lr_schedule not in ("cosine", "constant"):
-            raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
-        if self.loss not in ("hinge", "ce"):
-            raise ValueError(f"loss must be 'hinge' or 'ce', got {self.loss!r}")
+        check_sequence(self.widths, "widths", lambda w, n: check_int(w, n, minimum=1))
+        check_choice(self.lr_schedule, "lr_schedule", ("cosine", "constant"))
+        check_choice(self.loss, "loss", ("hinge", "ce"))
         for name in ("lr", "adv_lr", "p_start", "p_end"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+            check_positive(getattr(self, name), name)
         if not self.p_start >= 1 or self.p_end < self.p_start:
-            raise ValueError(f"p_start must be >= 1 and p_end >= p_start, got {self.p_start}, {self.p_end}")
+            raise ValueError(f"p_start must be >= 1 and p_end >= p_start, got {self.p_start}, "
+                             f"{self.p_end}")
         for name in ("theta", "eps_target", "adv_eps"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not 0 <= self.ema_decay < 1:
+            check_nonnegative(getattr(self, name), name)
+        check_nonnegative(self.ema_decay, "ema_decay")
+        if not self.ema_decay < 1:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        e = np.asarray(self.eps, dtype=float)
-        if e.ndim != 1 or e.size == 0 or np.any(e < 0) or np.any(np.diff(e) <= 0):
-            raise ValueError(f"eps must be a non-empty increasing tuple of radii >= 0, got {self.eps!r}")
+        e = np.asarray(check_sequence(self.eps, "eps", check_nonnegative), dtype=float)
+        if np.any(np.diff(e) <= 0):
+            raise ValueError(f"eps must be an increasing tuple of radii >= 0, got {self.eps!r}")
         if self.eps_target not in self.eps:
             raise ValueError(f"eps_target ({self.eps_target}) must be one of eps {self.eps}")
+        if self.data_dir is not None and (not isinstance(self.data_dir, str)
+                                          or not os.path.isdir(self.data_dir)):
+            raise ValueError(f"data_dir must be None or an existing folder, got {self.data_dir!r}")
 
 
 def quick_config() -> Config:
