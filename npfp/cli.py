@@ -152,8 +152,11 @@ def list_reproductions() -> str:
          for i in range(3)]
     lines = [f"{'name':{w[0]}}  {'reproduces':{w[1]}}  {'default run':{w[2]}}  extras"]
     lines += [f"{a:{w[0]}}  {b:{w[1]}}  {c:{w[2]}}  {e}" for a, b, c, e in rows]
-    lines.append("npfp reproduce NAME runs one (--quick: seconds); the papers' pages in "
-                 "docs/papers/ explain each table")
+    named = [f"{n}: {', '.join(d['presets'])}" for n, d in descriptions.items()
+             if d.get("presets")]
+    lines.append("presets (--preset P): " + "; ".join(named) + "; every reproduction: quick")
+    lines.append("npfp reproduce NAME [--preset P] runs one (--quick: seconds); "
+                 "docs/papers/ explains each table")
     return "\n".join(lines)
 
 

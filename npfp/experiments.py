@@ -246,7 +246,8 @@ class Stages:
 #: the papers' pages in docs/papers/ give the measured details), and the extras it needs
 DESCRIPTIONS = {
     "purification": {"what": "Allen-Zhu & Li: adversarial training purifies features",
-                     "time": "~1 min", "extras": ()},
+                     "time": "~1.5 min", "extras": (),
+                     "presets": ("default", "scale", "lower-bound", "quick")},
     "averaging": {"what": "Li et al.: GD averages cluster features, broken at sqrt(d/k)",
                   "time": "~40 s", "extras": ()},
     "averaging-digits": {"what": "feature averaging on the 8x8 digits, odd vs even",
@@ -257,4 +258,6 @@ DESCRIPTIONS = {
              "time": "~10-30 s", "extras": ()},
     "expressivity": {"what": "Li et al. 2022: robust generalization needs expressivity",
                      "time": "~1 min", "extras": ()},
+    "certified": {"what": "l_inf-dist nets: certified robustness, EMA, ensembles (digits)",
+                  "time": "~1 min", "extras": ("digits",)},
 }

@@ -166,15 +166,14 @@ def test_load_digits():
 
 
 def test_load_digits_missing_sklearn(monkeypatch):
-    import builtins
-    real_import = builtins.__import__
+    import sys
 
-    def fake_import(name, *args, **kwargs):
-        if name.startswith("sklearn"):
-            raise ImportError("no sklearn here")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+    # None in sys.modules makes every import of it fail, even after an earlier test
+    # imported scikit-learn for real
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match=r"npfp\[digits\]"):
         load_digits()
 

@@ -12,6 +12,7 @@ from npfp.averaging.learners import DerivedBinaryClassifier, multiclass_network
 from npfp.cgro.attack import _SubspaceModel
 from npfp.cgro.model import OddPowerCNN
 from npfp.expressivity import DistanceRatioClassifier
+from npfp.lipschitz.model import Ensemble, LinfDistNet
 from npfp.nn import LinearModel, PatchCNN, SymmetricReLUNet, TwoLayerNet
 from npfp.nn.models import Model
 from npfp.purification.lower_bound import NTKModel, PolynomialKernelModel, SmoothedNTK
@@ -40,6 +41,8 @@ def _models():
         (cnn, rng.standard_normal((6, 2, 3))),
         (_SubspaceModel(cnn, rng.standard_normal((6, 2, 3)), np.eye(3)[:, :2]),
          rng.standard_normal((6, 2, 2))),
+        (LinfDistNet(3, (4,), n_classes=3, rng=0), X2),
+        (Ensemble([LinfDistNet(3, (4,), n_classes=3, rng=s) for s in (0, 1)]), X2),
     ]
 
 

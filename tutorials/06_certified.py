@@ -25,14 +25,12 @@
 #
 # Run it as a script (`python tutorials/06_certified.py`, under a minute; `NPFP_QUICK=1`
 # for a few seconds) or open it as a notebook with jupytext. Figures go to
-# `npfp-results/tutorial06/` (or `$NPFP_TUTORIAL_OUT`). Needs `npfp[digits]`.
+# `npfp-results/tutorial06/` (or `$NPFP_TUTORIAL_OUT`). Needs the `digits` extra (`pip install '.[digits]'` in a checkout).
 
 # %%
 import os
+import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -45,6 +43,19 @@ from npfp.lipschitz import (Ensemble, LinfDistNet, certified_accuracy_curve, cer
 QUICK = os.environ.get("NPFP_QUICK", "0") not in ("", "0")
 OUT = os.environ.get("NPFP_TUTORIAL_OUT", os.path.join("npfp-results", "tutorial06"))
 os.makedirs(OUT, exist_ok=True)
+
+
+def show(fig, name, **savefig_kw):
+    """Save ``fig`` as OUT/name; in Jupyter also show it inline (as a script: file only)."""
+    path = os.path.join(OUT, name)
+    fig.savefig(path, **savefig_kw)
+    print(f"figure saved to {path}")
+    if "ipykernel" in sys.modules:        # a notebook: display it under the cell
+        from IPython.display import display
+        display(fig)
+    plt.close(fig)
+
+
 n_train, width, epochs, members = (400, 24, 5, 2) if QUICK else (1200, 64, 20, 3)
 
 # %% [markdown]
@@ -110,7 +121,7 @@ ax.set_xlabel(r"$\ell_\infty$ radius $\epsilon$")
 ax.set_ylabel("accuracy")
 ax.legend(fontsize=7)
 fig.tight_layout()
-fig.savefig(os.path.join(OUT, "certified_vs_pgd.png"), dpi=110)
+show(fig, "certified_vs_pgd.png", dpi=110)
 
 # %% [markdown]
 # ## 4. Why the ensemble keeps the certificate

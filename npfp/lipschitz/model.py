@@ -116,18 +116,18 @@ class LinfDistNet(Model):
 
     def forward(self, X):
         """Logits g(x) = -h^(L)(x), shape (n, K), with the norm ``self.p``."""
-        H = self._check_X(X)
+        H = self.check_X(X)
         caches = []
         for l in range(1, self.n_layers + 1):
             H, c = lp_dist(H, self.params[f"W{l}"], self.params[f"b{l}"], self.p)
             caches.append(c)
         return -H, caches
 
-    def backward(self, dout, cache, param_grads: bool = True, input_grad: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         """Hand-written (sub)gradients, layer by layer (see :mod:`npfp.lipschitz.layers`)."""
         caches = cache
         n = caches[0][1][0] if caches[0][0] == "inf" else caches[0][1][0].shape[0]
-        dH = -self._check_dout(dout, n)
+        dH = -self.check_dout(dout, n)
         grads = {}
         for l in range(self.n_layers, 0, -1):
             need_dX = l > 1 or input_grad
@@ -178,13 +178,13 @@ class Ensemble(Model):
         return self.members[0].input_shape
 
     def forward(self, X):
-        X = self._check_X(X)
+        X = self.check_X(X)
         outs, caches = zip(*(mdl.forward(X) for mdl in self.members))
         return sum(outs) / len(self.members), (X.shape[0], caches)
 
-    def backward(self, dout, cache, param_grads: bool = False, input_grad: bool = True):
+    def backward(self, dout, cache, *, param_grads: bool = True, input_grad: bool = True):
         n, caches = cache
-        dout = self._check_dout(dout, n) / len(self.members)
+        dout = self.check_dout(dout, n) / len(self.members)
         dX = None
         if input_grad:
             for mdl, c in zip(self.members, caches):
