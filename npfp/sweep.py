@@ -467,7 +467,7 @@ class _Serial:
             except Exception as exc:  # noqa: BLE001 - reported, retried next run
                 yield cell, None, exc
 
-    def close(self):
+    def close(self, kill=False):
         pass
 
 
@@ -538,9 +538,13 @@ class _Dask:
     def run(self, spec_dict, cells):
         from distributed import as_completed
 
+        import uuid
+
+        token = uuid.uuid4().hex[:8]        # two sweeps on one cluster never share a key
         futures = {}
         for c in cells:
-            f = self.client.submit(run_cell, spec_dict, c, pure=False, key=f"npfp-{c['id']}")
+            f = self.client.submit(run_cell, spec_dict, c, pure=False,
+                                   key=f"npfp-sweep-{token}-{c['id']}")
             futures[f.key] = (f, c)
         self._futures = [f for f, _ in futures.values()]
         for fut in as_completed(self._futures):
@@ -667,7 +671,7 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int | None = None, schedule
             kill = True
         finally:
             with _quiet_interrupts():
-                executor.close(kill=kill) if not isinstance(executor, _Serial) else None
+                executor.close(kill=kill)
     outcome.seconds = time.perf_counter() - t0
     if outcome.interrupted:
         have = outcome.skipped + outcome.ran
