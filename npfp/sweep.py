@@ -115,9 +115,8 @@ def parse_seeds(text) -> tuple:
     for part in str(text).split(","):
         part = part.strip()
         try:
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else (part, "")
-                lo, hi = int(lo), int(hi)
+            if "-" in part[1:]:            # a range lo-hi ('-2' alone is a negative seed)
+                lo, hi = (int(x) for x in part.split("-", 1))
                 if hi < lo:
                     raise ValueError
                 seeds.extend(range(lo, hi + 1))
@@ -634,44 +633,43 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int | None = None, schedule
     outcome = SweepOutcome(total=len(cells), skipped=len(cells) - len(todo))
     if workers is not None and workers < 1:
         raise SweepError(f"--workers must be >= 1, got {workers}")
-    if todo:
-        if scheduler is not None or dask_local is not None:
-            executor = _Dask(scheduler=scheduler, local=dask_local)   # may raise SweepError
-        else:
-            n = min(workers or _cores(), len(todo))
-            executor = _Serial() if n == 1 else _Pool(n)
-    os.makedirs(os.path.join(out, CELLS_DIR), exist_ok=True)
-    if _read_spec(out) is None:
-        _write_json_atomic(spec.as_dict(), os.path.join(out, SPEC_FILE))
-    print(f"npfp sweep {spec.experiment}: {len(cells)} cells ({outcome.skipped} already in "
-          f"{out}), {len(todo)} to run" + (f" on {executor.name}" if todo else ""),
-          file=stream, flush=True)
+    executor = None
     t0 = time.perf_counter()
-    if todo:
-        kill = False
-        try:
-            for cell, rec, exc in executor.run(spec.as_dict(), todo):
-                if exc is not None:
-                    outcome.failed.append(cell["id"])
-                    print(f"  FAILED {_cell_label(cell)}: {type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''}", file=stream,
-                          flush=True)
-                else:
-                    _write_json_atomic(rec, os.path.join(out, CELLS_DIR, cell["id"] + ".json"))
-                    outcome.ran += 1
-                    print(f"  {_cell_label(cell)}: {rec['seconds']:.1f}s, {_claims_passed(rec)}",
-                          file=stream, flush=True)
-                finished = outcome.ran + len(outcome.failed)
-                left = len(todo) - finished
-                eta = (time.perf_counter() - t0) / finished * left
-                print(f"  [{outcome.skipped + finished}/{len(cells)} done, {left} left, "
-                      f"ETA {_fmt_s(eta)}]", file=stream, flush=True)
-        except KeyboardInterrupt:
-            outcome.interrupted = True
-            kill = True
-        finally:
+    try:
+        if todo:
+            if scheduler is not None or dask_local is not None:
+                executor = _Dask(scheduler=scheduler, local=dask_local)  # may raise SweepError
+            else:
+                n = min(workers or _cores(), len(todo))
+                executor = _Serial() if n == 1 else _Pool(n)
+        os.makedirs(os.path.join(out, CELLS_DIR), exist_ok=True)
+        if _read_spec(out) is None:
+            _write_json_atomic(spec.as_dict(), os.path.join(out, SPEC_FILE))
+        print(f"npfp sweep {spec.experiment}: {len(cells)} cells ({outcome.skipped} already in "
+              f"{out}), {len(todo)} to run" + (f" on {executor.name}" if todo else ""),
+              file=stream, flush=True)
+        t0 = time.perf_counter()
+        for cell, rec, exc in (executor.run(spec.as_dict(), todo) if todo else ()):
+            if exc is not None:
+                outcome.failed.append(cell["id"])
+                print(f"  FAILED {_cell_label(cell)}: {type(exc).__name__}: "
+                      f"{str(exc).splitlines()[0] if str(exc) else ''}", file=stream, flush=True)
+            else:
+                _write_json_atomic(rec, os.path.join(out, CELLS_DIR, cell["id"] + ".json"))
+                outcome.ran += 1
+                print(f"  {_cell_label(cell)}: {rec['seconds']:.1f}s, {_claims_passed(rec)}",
+                      file=stream, flush=True)
+            finished = outcome.ran + len(outcome.failed)
+            left = len(todo) - finished
+            eta = (time.perf_counter() - t0) / finished * left
+            print(f"  [{outcome.skipped + finished}/{len(cells)} done, {left} left, "
+                  f"ETA {_fmt_s(eta)}]", file=stream, flush=True)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    finally:
+        if executor is not None:
             with _quiet_interrupts():
-                executor.close(kill=kill)
+                executor.close(kill=outcome.interrupted)
     outcome.seconds = time.perf_counter() - t0
     if outcome.interrupted:
         have = outcome.skipped + outcome.ran
@@ -1059,3 +1057,7 @@ def main(args, stream=None) -> int:
     except SweepError as exc:
         print(f"npfp sweep: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:          # while aggregating: the cells are all on disk
+        print("npfp sweep: interrupted; the finished cells are kept (npfp sweep --report DIR "
+              "aggregates them)", file=stream or sys.stdout)
+        return EXIT_INTERRUPTED
