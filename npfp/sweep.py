@@ -517,11 +517,21 @@ class _Dask:
                              "pip install 'npfp[dask]'") from None
         self.cluster = None
         if local is not None:
+            import dask
+
             env = {k: "1" for k in _BLAS_VARS}
-            with _blas_env(1):
-                self.cluster = LocalCluster(n_workers=local, threads_per_worker=1,
-                                            processes=True, dashboard_address=None,
-                                            silence_logs=40, env=env)
+            # Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which turns off
+            # glibc's dynamic mmap threshold: every array above 128 KiB is mmap-ed and
+            # faulted in again, and a purification cell took 2.9x the CPU time (measured,
+            # docs/performance.md).  The workers get the BLAS variables only.
+            try:
+                with _blas_env(1), dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+                    self.cluster = LocalCluster(n_workers=local, threads_per_worker=1,
+                                                processes=True, dashboard_address=None,
+                                                silence_logs=40, env=env)
+            except (OSError, RuntimeError) as exc:
+                raise SweepError(f"--dask-local {local}: the LocalCluster did not start "
+                                 f"({type(exc).__name__}: {exc})") from None
             self.client = Client(self.cluster)
             self.name = f"Dask LocalCluster, {local} worker processes x 1 thread"
         else:
