@@ -288,7 +288,8 @@ def _scalars(obj, prefix="") -> dict:
 
 def _measured(result) -> dict:
     """The measured numbers of a result, JSON-serialisable: ``result.numbers`` when it
-    exists, else ``result.targets``, else the scalar and dict fields of the result."""
+    exists, else ``result.targets``, else the scalar and dict fields of the result and the
+    final value of each 1-D curve (``'robust_test[-1]'``)."""
     from .experiments import to_jsonable
 
     for name in ("numbers", "targets"):
@@ -302,6 +303,8 @@ def _measured(result) -> dict:
             v = to_jsonable(getattr(result, f.name))
             if isinstance(v, (int, float, bool, str, dict)) or v is None:
                 out[f.name] = v
+            elif isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v):
+                out[f"{f.name}[-1]"] = v[-1]      # a curve: its final value
         return out
     return {}
 

@@ -317,3 +317,24 @@ def test_dask_local_cluster_equals_local_pool(tmp_path):
     b = _comparable(sweep.load_cells(str(tmp_path / "dask")))
     assert len(a) == 4 and a == b
     assert any(c["result"] == "PASS" for rec in a.values() for c in rec["claims"])
+
+
+def test_measured_numbers_of_a_result_without_numbers():
+    """A module without ``CLAIMS`` and without ``result.numbers``: scalars, dicts and the
+    final value of each curve are recorded (JSON-serialisable), arrays of arrays are not."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Result:
+        config: object
+        acc: dict
+        curve: np.ndarray
+        weights: np.ndarray
+        gap: float
+        seconds: float
+
+    r = Result(None, {"clean": np.float64(0.9)}, np.array([0.1, 0.5]), np.ones((2, 2)), 0.25, 3.0)
+    got = sweep._measured(r)
+    assert got == {"acc": {"clean": 0.9}, "curve[-1]": 0.5, "gap": 0.25}
+    json.dumps(got)
+    assert sweep._scalars(got) == {"acc.clean": 0.9, "curve[-1]": 0.5, "gap": 0.25}
