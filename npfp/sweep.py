@@ -37,9 +37,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["SweepSpec", "SweepError", "parse_seeds", "parse_grid", "make_spec", "expand",
-           "build_config", "run_cell", "run_sweep", "load_cells", "aggregate", "write_report",
-           "claims_over_seeds", "add_arguments", "main", "REPRODUCED_AT"]
+__all__ = ["SweepSpec", "SweepError", "SweepOutcome", "parse_seeds", "parse_grid", "make_spec",
+           "expand", "build_config", "run_cell", "run_sweep", "check_out_dir", "load_cells",
+           "blas_threads", "aggregate", "write_report", "claims_over_seeds", "add_arguments",
+           "main", "REPRODUCED_AT"]
 
 #: a claim counts as reproduced when it passes at this fraction of the seeds (or more)
 REPRODUCED_AT = 0.8
