@@ -332,24 +332,26 @@ def run_cell(spec_dict: dict, cell: dict) -> dict:
     """Run one cell and return its record (JSON-serialisable); raises what ``run`` raises.
 
     Module-level and given plain dicts, so it pickles to process and Dask workers.
+    ``seconds`` is the wall time of ``run``, ``cpu_seconds`` the CPU time of the worker
+    process over it (less than ``seconds`` when other jobs share the cores).
     """
     from .experiments import to_jsonable
 
     spec = SweepSpec.from_dict(spec_dict)
     mod = importlib.import_module(spec.module)
     cfg = build_config(spec, cell)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         result = mod.run(cfg, progress=False)
     except TypeError as exc:          # a run() without the progress keyword
         if "progress" not in str(exc):
             raise
         result = mod.run(cfg)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {"id": cell["id"], "grid": cell["grid"], "seed": cell["seed"],
             "experiment": spec.experiment, "config": to_jsonable(cfg),
             "numbers": _measured(result), "claims": _verdicts(mod, result),
-            "seconds": seconds}
+            "seconds": seconds, "cpu_seconds": cpu}
 
 
 # =================================================================================

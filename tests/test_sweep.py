@@ -303,7 +303,8 @@ def test_cli_dispatches_sweep(fake, tmp_path, capsys):
 
 
 def _comparable(cells):
-    return {k: {f: v for f, v in rec.items() if f != "seconds"} for k, rec in cells.items()}
+    return {k: {f: v for f, v in rec.items() if f not in ("seconds", "cpu_seconds")}
+            for k, rec in cells.items()}
 
 
 def test_dask_local_cluster_equals_local_pool(tmp_path):
