@@ -607,6 +607,8 @@ class SweepOutcome:
 def _fmt_s(s: float) -> str:
     if not math.isfinite(s):
         return "?"
+    if s < 60:
+        return f"{s:.1f}s"
     s = int(round(s))
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else \
         (f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
