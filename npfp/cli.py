@@ -5,6 +5,8 @@
                                       save figures and JSON to --out
     npfp list                         the available reproductions
     npfp claims [--full]              measure the executable claims, print their table
+    npfp sweep NAME --grid K=V1,V2    a reproduction over a grid x seeds (local processes
+                                      or Dask), resumable; --report DIR re-aggregates
     npfp assignments make OUTDIR      write the student assignments and autograders
     npfp assignments grade DIR --assignment NAME [--csv scores.csv]
                                       grade a class (one folder per student)
@@ -211,6 +213,13 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     p.add_argument("--seed", type=int, default=0,
                    help="base seed (0: each reproduction keeps its own config seed)")
+    p.add_argument("--seeds", type=int, default=None, metavar="K",
+                   help="run the reproductions' claims at seeds 0..K-1 (npfp sweep) and print "
+                        "pass rates")
+
+    p = sub.add_parser("sweep", help="run a reproduction over a grid of settings and seeds")
+    from .sweep import add_arguments as sweep_arguments
+    sweep_arguments(p)
 
     p = sub.add_parser("assignments", help="make and grade the course assignments (npfp.assignments)")
     from .assignments import add_arguments as add_assignment_arguments
@@ -231,6 +240,9 @@ def main(argv=None) -> int:
         if args.command == "claims":
             from .claims import main as claims_main
             return claims_main(args)
+        if args.command == "sweep":
+            from .sweep import main as sweep_main
+            return sweep_main(args)
         if args.command == "assignments":
             from .assignments import main as assignments_main
             return assignments_main(args)

@@ -75,7 +75,7 @@ class Config:
     m: int = 512
     n_train: int = 16000
     n_test: int = 1000
-    n_curve: int = 200
+    n_curve: int = 150
     seed: int = 0
     init_scale: float = 1e-3
     kappa_peak: float = 0.5
@@ -103,7 +103,7 @@ class Config:
     poly_support: int = 1000
     ranks: tuple[int, ...] = (1, 5)
     lowrank_lr: float = 0.05
-    curve_radii: tuple[float, ...] = (0.0, 0.5, 0.75, 1.0, 1.5)
+    curve_radii: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5)
     preset: str = "default"
 
     def __post_init__(self):
