@@ -18,10 +18,11 @@ __all__ = ["EXTRAS", "MissingExtraError", "require", "install_hint", "is_checkou
 
 #: extra name -> the packages it installs (as in setup.cfg's [options.extras_require])
 EXTRAS = {
-    "test": ("pytest", "hypothesis"),
+    "test": ("pytest", "hypothesis", "distributed"),   # distributed: the Dask sweep test
     "digits": ("scikit-learn",),
     "docs": ("pdoc", "jupytext", "latex2mathml"),
     "bench": ("psutil",),
+    "dask": ("dask[distributed]",),
 }
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -522,15 +522,7 @@ def main(args=None, out=None) -> int:
         p.add_argument("--detail", action="store_true")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--markdown", action="store_true")
-        p.add_argument("--seeds", type=int, default=None)
         args = p.parse_args(args)
-    if getattr(args, "seeds", None) is not None:   # pass rates over seeds 0..K-1 (npfp sweep)
-        from .sweep import SweepError, claims_over_seeds
-        try:
-            return claims_over_seeds(args.seeds, args.ids, full=args.full, stream=out)
-        except SweepError as exc:
-            print(f"npfp claims: error: {exc}", file=sys.stderr)
-            return 2
     if args.list:
         for c in REGISTRY.values():
             print(f"{c.id:40s} {c.paper:28s} {c.statement}", file=out)

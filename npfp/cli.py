@@ -162,6 +162,18 @@ def list_reproductions() -> str:
     return "\n".join(lines)
 
 
+def _claims_over_seeds(args) -> int:
+    """``npfp claims --seeds K``: the claims' pass rates over seeds 0..K-1 (the sweep runner
+    lives in :mod:`npfp.sweep`, which reads :mod:`npfp.claims`; not the other way round)."""
+    from .sweep import SweepError, claims_over_seeds
+
+    try:
+        return claims_over_seeds(args.seeds, args.ids, full=args.full, stream=sys.stdout)
+    except SweepError as exc:
+        print(f"npfp claims: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def _bench(argv) -> int:
     """Delegate to ``python -m benchmarks`` (which lives beside the package, not in it)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -238,6 +250,8 @@ def main(argv=None) -> int:
         if args.command == "reproduce":
             return _reproduce(args)
         if args.command == "claims":
+            if args.seeds is not None:   # pass rates over seeds 0..K-1, through npfp sweep
+                return _claims_over_seeds(args)
             from .claims import main as claims_main
             return claims_main(args)
         if args.command == "sweep":

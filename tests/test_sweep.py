@@ -281,11 +281,11 @@ def test_unreachable_scheduler(fake, tmp_path, capsys, monkeypatch):
 
 
 def test_claims_over_seeds(fake, tmp_path, monkeypatch, capsys):
-    from npfp.claims import main as claims_main
+    from npfp.cli import main
 
     monkeypatch.chdir(tmp_path)
     # quick config: n = 1, value = x + seed >= 3 at seeds 2, 3, 4 of 0-4 -> 60% < 80%
-    assert claims_main(["fake", "--seeds", "5"]) == 1
+    assert main(["claims", "fake", "--seeds", "5"]) == 1
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.startswith("fake.value-large"))
     assert "3/5" in line and "60%" in line and line.rstrip().endswith("NO")
