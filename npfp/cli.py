@@ -188,10 +188,8 @@ def _bench(argv) -> int:
     return bench_main(argv)
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["bench"]:   # its options belong to the benchmark runner
-        return _bench(argv[1:])
+def _parser() -> argparse.ArgumentParser:
+    """The ``npfp`` argument parser: one subcommand per entry of the module docstring."""
     parser = argparse.ArgumentParser(prog="npfp", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
@@ -238,8 +236,15 @@ def main(argv=None) -> int:
     add_assignment_arguments(p)
 
     sub.add_parser("bench", help="run the benchmarks (options: npfp bench --help)")
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv=None) -> int:
+    """``npfp``: parse, run the subcommand; 2 on a usage error or a missing extra."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["bench"]:   # its options belong to the benchmark runner
+        return _bench(argv[1:])
+    args = _parser().parse_args(argv)
     if getattr(args, "quick", False) and getattr(args, "preset", None):
         print("npfp: error: --quick is --preset quick; give one of them", file=sys.stderr)
         return 2
