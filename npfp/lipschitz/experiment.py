@@ -37,7 +37,7 @@ import numpy as np
 from ..attacks import PGD
 from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accuracy_vs_radius
 from ..claims import evaluate, verdict_table
-from ..experiments import format_table, save_json
+from ..experiments import Stages, format_table, save_json
 from .claims import CLAIMS
 from .certify import certified_accuracy_curve, two_layer_certified_radius
 from .model import Ensemble, LinfDistNet
@@ -161,22 +161,13 @@ def _evaluate(model, X, y, eps, pgd, seed, certify=True, radius=None):
     return cert.mean(axis=1), curve.accuracy, broken
 
 
-def run(config: Config = Config(), progress=None) -> Result:
-    """Train, certify and attack (see the module docstring); raises if a certificate fails."""
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    c = config
-    Xtr, ytr, Xte, yte = load_data(c)
-    d = Xtr.shape[1]
-    eps = np.asarray(c.eps, dtype=float)
-    pgd = PGD(0.0, "linf", steps=c.pgd_steps, restarts=c.pgd_restarts, loss="margin", bounds=(0.0, 1.0))
-    timings, train = {}, {}
-    certified, pgd_acc, clean, broken = {}, {}, {}, {}
-
-    t = time.perf_counter()
+def stage_train_dist_nets(c: Config, Xtr, ytr, train: dict, progress=None):
+    """Train ``n_members`` l_inf-dist nets (p annealed to infinity), keeping the last
+    iterate and the EMA of each; their histories go into ``train``."""
     lasts, emas = [], []
     for k in range(c.n_members):
         seed = 1000 * c.seed + k
-        net = LinfDistNet(d, c.widths, 10, X_init=Xtr, y_init=ytr, rng=seed)
+        net = LinfDistNet(Xtr.shape[1], c.widths, 10, X_init=Xtr, y_init=ytr, rng=seed)
         hist, ema = train_linf_dist(net, Xtr, ytr, epochs=c.epochs, batch_size=c.batch_size, lr=c.lr,
                                     loss=c.loss, theta=c.theta, p_start=c.p_start, p_end=c.p_end,
                                     inf_epochs=c.inf_epochs, ema_decay=c.ema_decay,
@@ -186,48 +177,53 @@ def run(config: Config = Config(), progress=None) -> Result:
         train[f"member {k}"] = hist.as_dict()
         if progress:
             print(f"member {k}: final loss {hist.loss[-1]:.4f}", flush=True)
-    timings["train dist nets"] = time.perf_counter() - t
+    return lasts, emas
 
-    t = time.perf_counter()
+
+def stage_certify_dist_nets(c: Config, lasts, emas, Xte, yte, eps, pgd, out: dict) -> None:
+    """Certified accuracy, PGD accuracy and broken certificates of every member (last and
+    EMA) and of the EMA ensemble; results go into ``out``'s four dicts."""
     models = {}
     for k in range(c.n_members):
         models[f"last {k}"] = lasts[k]
         models[f"ema {k}"] = emas[k]
     models["ensemble (ema)"] = Ensemble(emas)
     for i, (name, model) in enumerate(models.items()):
-        certified[name], pgd_acc[name], broken[name] = _evaluate(model, Xte, yte, eps, pgd, c.seed + 7 + i)
-        clean[name] = accuracy(model, Xte, yte)
-    timings["certify + attack dist nets"] = time.perf_counter() - t
+        out["certified"][name], out["pgd"][name], out["broken"][name] = _evaluate(
+            model, Xte, yte, eps, pgd, c.seed + 7 + i)
+        out["clean"][name] = accuracy(model, Xte, yte)
 
-    # the engine's two-layer ReLU network, adversarially trained (empirical robustness)
-    t = time.perf_counter()
+
+def stage_two_layer(c: Config, Xtr, ytr, Xte, yte, eps, pgd, out: dict) -> None:
+    """The engine's two-layer ReLU network, clean then PGD-adversarially trained: its
+    empirical robustness beside a (global Lipschitz) certificate."""
     from ..adversarial import adversarial_training
     from ..nn import TwoLayerNet
     from ..training import fit
 
+    d = Xtr.shape[1]
     rng = np.random.default_rng(c.seed + 99)
     tl = TwoLayerNet(d, c.adv_width, n_classes=10, train_second_layer=True,
                      init_scale=1.0 / np.sqrt(d), rng=rng)
     fit(tl, Xtr, ytr, epochs=c.adv_epochs, lr=c.adv_lr, batch_size=c.batch_size, rng=rng)
-    clean["two-layer (clean training)"] = accuracy(tl, Xte, yte)
+    out["clean"]["two-layer (clean training)"] = accuracy(tl, Xte, yte)
     if c.adv_eps > 0 and c.adv_epochs > 0:
         adversarial_training(tl, Xtr, ytr, attack=PGD(c.adv_eps, "linf", steps=c.adv_steps, bounds=(0.0, 1.0)),
                              epochs=c.adv_epochs, lr=c.adv_lr, batch_size=c.batch_size, rng=rng,
                              X_eval=Xte[:50], y_eval=yte[:50])
     name = "two-layer adv. trained"
     r2 = two_layer_certified_radius(tl, Xte, yte)
-    certified[name], pgd_acc[name], broken[name] = _evaluate(tl, Xte, yte, eps, pgd, c.seed + 5, radius=r2)
-    clean[name] = accuracy(tl, Xte, yte)
-    timings["two-layer adversarial"] = time.perf_counter() - t
+    out["certified"][name], out["pgd"][name], out["broken"][name] = _evaluate(
+        tl, Xte, yte, eps, pgd, c.seed + 5, radius=r2)
+    out["clean"][name] = accuracy(tl, Xte, yte)
 
-    total_broken = sum(broken.values())
-    if total_broken:
-        raise RuntimeError(f"certificate violated: PGD broke {total_broken} certified points {broken}")
 
+def _targets(c: Config, eps, certified, pgd_acc, total_broken) -> dict:
+    """The numbers the claims read, at ``eps_target``."""
     j = int(np.flatnonzero(eps == c.eps_target)[0])
     ema_ge = [bool(certified[f"ema {k}"][j] >= certified[f"last {k}"][j]) for k in range(c.n_members)]
     best = max(range(c.n_members), key=lambda k: certified[f"ema {k}"][j])
-    targets = {
+    return {
         "eps_target": c.eps_target,
         "ema_minus_last": [float(certified[f"ema {k}"][j] - certified[f"last {k}"][j]) for k in range(c.n_members)],
         "ema_ge_last_all": all(ema_ge),
@@ -239,8 +235,33 @@ def run(config: Config = Config(), progress=None) -> Result:
         "total_broken": int(total_broken),
         "certified_le_pgd_everywhere": bool(all(np.all(certified[n] <= pgd_acc[n] + 1e-12) for n in certified)),
     }
-    return Result(config=c, eps=eps, certified=certified, pgd=pgd_acc, clean=clean, broken=broken,
-                  targets=targets, train=train, dataset="digits" if c.data_dir is None else "mnist",
+
+
+def run(config: Config = Config(), progress=None) -> Result:
+    """Train, certify and attack, stage by stage; raises if a certificate fails."""
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    c = config
+    st = Stages("certified", ("data", "train dist nets", "certify + attack dist nets",
+                              "two-layer adversarial"), progress)
+    Xtr, ytr, Xte, yte = st.run("data", load_data, c)
+    eps = np.asarray(c.eps, dtype=float)
+    pgd = PGD(0.0, "linf", steps=c.pgd_steps, restarts=c.pgd_restarts, loss="margin", bounds=(0.0, 1.0))
+    train = {}
+    out = st.numbers      # the evaluations land here (kept on Ctrl-C)
+    out.update(certified={}, pgd={}, clean={}, broken={})
+    lasts, emas = st.run("train dist nets", stage_train_dist_nets, c, Xtr, ytr, train, progress)
+    st.run("certify + attack dist nets", stage_certify_dist_nets, c, lasts, emas, Xte, yte, eps,
+           pgd, out)
+    st.run("two-layer adversarial", stage_two_layer, c, Xtr, ytr, Xte, yte, eps, pgd, out)
+    timings = {k: v for k, v in st.close().items() if k not in ("data", "total")}
+    total_broken = sum(out["broken"].values())
+    if total_broken:
+        raise RuntimeError(f"certificate violated: PGD broke {total_broken} certified points "
+                           f"{out['broken']}")
+    return Result(config=c, eps=eps, certified=out["certified"], pgd=out["pgd"], clean=out["clean"],
+                  broken=out["broken"], targets=_targets(c, eps, out["certified"], out["pgd"],
+                                                         total_broken),
+                  train=train, dataset="digits" if c.data_dir is None else "mnist",
                   seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - cpu0,
                   timings=timings)
 
