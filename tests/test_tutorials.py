@@ -21,11 +21,22 @@ TUTORIALS = sorted(glob.glob(os.path.join(ROOT, "tutorials", "[0-9][0-9]_*.py"))
 #: the few-seconds budget of the default suite (run them with ``-m slow``)
 SLOW = {"05_expressivity.py": 16.5}
 
+#: file name -> the optional module it needs (the tutorial runs only where it is installed)
+NEEDS = {"06_certified.py": "sklearn"}
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
 
 def _cases():
     for path in TUTORIALS:
         name = os.path.basename(path)
         marks = [pytest.mark.slow] if name in SLOW else []
+        if name in NEEDS and not _installed(NEEDS[name]):
+            marks.append(pytest.mark.skip(reason=f"needs {NEEDS[name]} (the digits extra)"))
         yield pytest.param(path, id=name, marks=marks)
 
 
