@@ -654,12 +654,7 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int | None = None, schedule
     executor = None
     t0 = time.perf_counter()
     try:
-        if todo:
-            if scheduler is not None or dask_local is not None:
-                executor = _Dask(scheduler=scheduler, local=dask_local)  # may raise SweepError
-            else:
-                n = min(workers or _cores(), len(todo))
-                executor = _Serial() if n == 1 else _Pool(n)
+        executor = _executor(todo, workers, scheduler, dask_local)  # may raise SweepError
         os.makedirs(os.path.join(out, CELLS_DIR), exist_ok=True)
         if _read_spec(out) is None:
             _write_json_atomic(spec.as_dict(), os.path.join(out, SPEC_FILE))
@@ -668,15 +663,7 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int | None = None, schedule
               file=stream, flush=True)
         t0 = time.perf_counter()
         for cell, rec, exc in (executor.run(spec.as_dict(), todo) if todo else ()):
-            if exc is not None:
-                outcome.failed.append(cell["id"])
-                print(f"  FAILED {_cell_label(cell)}: {type(exc).__name__}: "
-                      f"{str(exc).splitlines()[0] if str(exc) else ''}", file=stream, flush=True)
-            else:
-                _write_json_atomic(rec, os.path.join(out, CELLS_DIR, cell["id"] + ".json"))
-                outcome.ran += 1
-                print(f"  {_cell_label(cell)}: {rec['seconds']:.1f}s, {_claims_passed(rec)}",
-                      file=stream, flush=True)
+            _record_cell(outcome, cell, rec, exc, out, stream)
             finished = outcome.ran + len(outcome.failed)
             left = len(todo) - finished
             eta = (time.perf_counter() - t0) / finished * left
@@ -689,20 +676,50 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int | None = None, schedule
             with _quiet_interrupts():
                 executor.close(kill=outcome.interrupted)
     outcome.seconds = time.perf_counter() - t0
+    _print_ending(outcome, out, report, stream)
+    return outcome
+
+
+def _executor(todo, workers, scheduler, dask_local):
+    """Where the cells run: Dask when asked, else a local pool (in-process for one worker);
+    ``None`` when nothing is left to run."""
+    if not todo:
+        return None
+    if scheduler is not None or dask_local is not None:
+        return _Dask(scheduler=scheduler, local=dask_local)
+    n = min(workers or _cores(), len(todo))
+    return _Serial() if n == 1 else _Pool(n)
+
+
+def _record_cell(outcome: SweepOutcome, cell, rec, exc, out: str, stream) -> None:
+    """Write one finished cell's record atomically (or note that it raised); one line."""
+    if exc is not None:
+        outcome.failed.append(cell["id"])
+        print(f"  FAILED {_cell_label(cell)}: {type(exc).__name__}: "
+              f"{str(exc).splitlines()[0] if str(exc) else ''}", file=stream, flush=True)
+        return
+    _write_json_atomic(rec, os.path.join(out, CELLS_DIR, cell["id"] + ".json"))
+    outcome.ran += 1
+    print(f"  {_cell_label(cell)}: {rec['seconds']:.1f}s, {_claims_passed(rec)}",
+          file=stream, flush=True)
+
+
+def _print_ending(outcome: SweepOutcome, out: str, report: bool, stream) -> None:
+    """The sweep's last lines: interrupted (how to resume), or the report written and the
+    cells that raised."""
     if outcome.interrupted:
         have = outcome.skipped + outcome.ran
-        print(f"npfp sweep: interrupted; {have}/{len(cells)} cells kept in {out} "
+        print(f"npfp sweep: interrupted; {have}/{outcome.total} cells kept in {out} "
               f"(run the same command again to resume)", file=stream, flush=True)
-        return outcome
+        return
     if report:
         paths = write_report(out)
-        print(f"npfp sweep: {outcome.skipped + outcome.ran}/{len(cells)} cells done in "
+        print(f"npfp sweep: {outcome.skipped + outcome.ran}/{outcome.total} cells done in "
               f"{_fmt_s(outcome.seconds)}; wrote {', '.join(os.path.basename(p) for p in paths)} "
               f"to {out}", file=stream, flush=True)
     if outcome.failed:
         print(f"npfp sweep: {len(outcome.failed)} cell(s) raised; run the same command again to "
               "retry them", file=stream, flush=True)
-    return outcome
 
 
 @contextlib.contextmanager
@@ -805,16 +822,29 @@ def _num(x, fmt="{:.4g}") -> str:
 def write_report(out: str) -> list:
     """Aggregate ``out`` into ``summary.csv``, ``summary.md`` and one PNG per swept key
     (or ``seeds.png`` for a seeds-only sweep); returns the paths."""
-    import csv
-
     spec = _read_spec(out)
     if spec is None:
         raise SweepError(f"--report {out}: no {SPEC_FILE} here (not a sweep directory)")
     cells = load_cells(out)
     rows = aggregate(spec, cells)
+    csv_path = _write_csv(spec, rows, os.path.join(out, "summary.csv"))
+    md_path = os.path.join(out, "summary.md")
+    with open(md_path + ".tmp", "w", encoding="utf-8") as fh:
+        fh.write("\n".join(_summary_lines(spec, cells, rows)))
+    os.replace(md_path + ".tmp", md_path)
+    paths = [csv_path, md_path]
+    if cells:
+        for key in spec.keys or [None]:
+            paths.append(_figure(spec, cells, key, out))
+    return paths
+
+
+def _write_csv(spec: SweepSpec, rows: list, csv_path: str) -> str:
+    """The aggregated rows as CSV (non-finite numbers as empty fields), written atomically."""
+    import csv
+
     cols = spec.keys + ["kind", "quantity", "n", "passed", "judged", "pass_rate", "target",
                         "mean", "std", "ci_low", "ci_high"]
-    csv_path = os.path.join(out, "summary.csv")
     tmp = csv_path + ".tmp"
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, cols, extrasaction="ignore")
@@ -823,14 +853,18 @@ def write_report(out: str) -> list:
             w.writerow({k: ("" if isinstance(r.get(k), float) and not math.isfinite(r[k])
                             else r.get(k)) for k in cols})
     os.replace(tmp, csv_path)
+    return csv_path
 
-    n_expected = len(expand(spec))
+
+def _summary_lines(spec: SweepSpec, cells: dict, rows: list) -> list:
+    """``summary.md``: the sweep's settings, then per grid point a claims table (pass rate,
+    reproduced or not) and a table of the measured numbers."""
     grid_text = "; ".join(f"{k} = {', '.join(v)}" for k, v in spec.grid)
     lines = [f"# Sweep of `{spec.experiment}`", "",
              f"preset {spec.preset or '(Config())'}; settings: "
              f"{' '.join(spec.overrides) or '(none)'}; grid: "
              f"{grid_text or '(seeds only)'}; "
-             f"seeds {_seed_text(spec.seeds)}; {len(cells)}/{n_expected} cells done.", "",
+             f"seeds {_seed_text(spec.seeds)}; {len(cells)}/{len(expand(spec))} cells done.", "",
              f"A claim counts as reproduced at a grid point when it passes at >= "
              f"{REPRODUCED_AT:.0%} of the seeds. Intervals: mean +- t(0.975, n-1) std / sqrt(n).",
              ""]
@@ -843,34 +877,33 @@ def write_report(out: str) -> list:
         pr = [r for r in rows if tuple(r[k] for k in spec.keys) == p]
         title = ", ".join(f"{k} = {v}" for k, v in zip(spec.keys, p)) or "all cells"
         lines += [f"## {title}", ""]
-        cl = [r for r in pr if r["kind"] == "claim"]
-        if cl:
-            lines += ["| claim | pass rate | reproduced | measured mean | 95% interval | target |",
-                      "|---|---|---|---|---|---|"]
-            for r in cl:
-                rate = f"{r['passed']}/{r['judged']}" if r["judged"] else "-"
-                rep = "-" if not r["judged"] else \
-                    ("yes" if r["pass_rate"] >= REPRODUCED_AT else "no")
-                lines.append(f"| `{r['quantity']}` {r['claim'].replace('|', chr(92) + '|')} | {rate} | "
-                             f"{rep} | {_num(r['mean'])} | [{_num(r['ci_low'])}, "
-                             f"{_num(r['ci_high'])}] | {r['target']} |")
-            lines.append("")
-        nums = [r for r in pr if r["kind"] == "number"]
-        if nums:
-            lines += ["| number | n | mean | std | 95% interval |", "|---|---|---|---|---|"]
-            for r in nums:
-                lines.append(f"| {r['quantity']} | {r['n']} | {_num(r['mean'])} | "
-                             f"{_num(r['std'])} | [{_num(r['ci_low'])}, {_num(r['ci_high'])}] |")
-            lines.append("")
-    md_path = os.path.join(out, "summary.md")
-    with open(md_path + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
-    os.replace(md_path + ".tmp", md_path)
-    paths = [csv_path, md_path]
-    if cells:
-        for key in spec.keys or [None]:
-            paths.append(_figure(spec, cells, key, out))
-    return paths
+        lines += _claim_table([r for r in pr if r["kind"] == "claim"])
+        lines += _number_table([r for r in pr if r["kind"] == "number"])
+    return lines
+
+
+def _claim_table(cl: list) -> list:
+    if not cl:
+        return []
+    lines = ["| claim | pass rate | reproduced | measured mean | 95% interval | target |",
+             "|---|---|---|---|---|---|"]
+    for r in cl:
+        rate = f"{r['passed']}/{r['judged']}" if r["judged"] else "-"
+        rep = "-" if not r["judged"] else ("yes" if r["pass_rate"] >= REPRODUCED_AT else "no")
+        lines.append(f"| `{r['quantity']}` {r['claim'].replace('|', chr(92) + '|')} | {rate} | "
+                     f"{rep} | {_num(r['mean'])} | [{_num(r['ci_low'])}, "
+                     f"{_num(r['ci_high'])}] | {r['target']} |")
+    return lines + [""]
+
+
+def _number_table(nums: list) -> list:
+    if not nums:
+        return []
+    lines = ["| number | n | mean | std | 95% interval |", "|---|---|---|---|---|"]
+    for r in nums:
+        lines.append(f"| {r['quantity']} | {r['n']} | {_num(r['mean'])} | "
+                     f"{_num(r['std'])} | [{_num(r['ci_low'])}, {_num(r['ci_high'])}] |")
+    return lines + [""]
 
 
 def _seed_text(seeds) -> str:
@@ -891,31 +924,10 @@ def _figure(spec: SweepSpec, cells: dict, key, out: str) -> str:
     """Measured value against ``key``: one panel per judged claim (or per number when the
     module declares none), every seed as a dot, the mean with its +-1 std bar, the claim's
     target as a horizontal line (two for a band); other swept keys as separate series."""
-    import numpy as np
-
     from .experiments import save_figure, subplots
 
     recs = [r for r in (cells.get(c["id"]) for c in expand(spec)) if r is not None]
-    judged = []
-    for r in recs:
-        for c in r.get("claims") or ():
-            if c.get("target_op") and c["id"] not in [j[0] for j in judged]:
-                judged.append((c["id"], c))
-    if judged:
-        panels = [(cid, c["claim"], c) for cid, c in judged]
-
-        def value(r, cid):
-            return next((c["value"] for c in r.get("claims") or () if c["id"] == cid), None)
-    else:
-        names = []
-        for r in recs:
-            for k in _scalars(r.get("numbers") or {}):
-                if k not in names:
-                    names.append(k)
-        panels = [(n, n, None) for n in names[:24]]
-
-        def value(r, name):
-            return _scalars(r.get("numbers") or {}).get(name)
+    panels, value = _figure_panels(recs)
     values = dict(spec.grid).get(key, ("all",))
     xs = [_as_float(v) for v in values]
     numeric = all(x is not None for x in xs)
@@ -932,17 +944,7 @@ def _figure(spec: SweepSpec, cells: dict, key, out: str) -> str:
             y = value(r, qid)
             if y is not None and math.isfinite(y):
                 series.setdefault(sk, {}).setdefault(xv, []).append(y)
-        for i, (sk, pts) in enumerate(sorted(series.items())):
-            lab = ", ".join(f"{k}={v}" for k, v in zip(others, sk)) or None
-            order = [v for v in values if v in pts]
-            xx = np.array([xpos[v] for v in order], dtype=float)
-            mean = np.array([np.mean(pts[v]) for v in order])
-            std = np.array([np.std(pts[v], ddof=1) if len(pts[v]) > 1 else 0.0 for v in order])
-            for v in order:
-                ax.plot([xpos[v]] * len(pts[v]), pts[v], ".", color=f"C{i % 10}", alpha=0.35,
-                        ms=4)
-            ax.errorbar(xx, mean, yerr=std, marker="o", ms=3, capsize=3, color=f"C{i % 10}",
-                        label=lab)
+        _draw_series(ax, series, values, xpos, others)
         if claim is not None:
             ax.axhline(claim["target_value"], color="k", ls="--", lw=0.8,
                        label=f"target {claim['target']}")
@@ -962,6 +964,46 @@ def _figure(spec: SweepSpec, cells: dict, key, out: str) -> str:
     name = f"{key}.png" if key else "seeds.png"
     safe = "".join(c if c.isalnum() or c in "._=-" else "-" for c in name)
     return save_figure(fig, os.path.join(out, safe), dpi=90)
+
+
+def _figure_panels(recs: list):
+    """The panels of a sweep figure and how to read a value: each judged claim's measured
+    value, or (when the module declares no claims) the first 24 scalar numbers."""
+    judged = []
+    for r in recs:
+        for c in r.get("claims") or ():
+            if c.get("target_op") and c["id"] not in [j[0] for j in judged]:
+                judged.append((c["id"], c))
+    if judged:
+        def value(r, cid):
+            return next((c["value"] for c in r.get("claims") or () if c["id"] == cid), None)
+        return [(cid, c["claim"], c) for cid, c in judged], value
+    names = []
+    for r in recs:
+        for k in _scalars(r.get("numbers") or {}):
+            if k not in names:
+                names.append(k)
+
+    def number(r, name):
+        return _scalars(r.get("numbers") or {}).get(name)
+    return [(n, n, None) for n in names[:24]], number
+
+
+def _draw_series(ax, series: dict, values, xpos: dict, others: list) -> None:
+    """One series per value of the other swept keys: single seeds as dots, the mean with
+    its +-1 std bar."""
+    import numpy as np
+
+    for i, (sk, pts) in enumerate(sorted(series.items())):
+        lab = ", ".join(f"{k}={v}" for k, v in zip(others, sk)) or None
+        order = [v for v in values if v in pts]
+        xx = np.array([xpos[v] for v in order], dtype=float)
+        mean = np.array([np.mean(pts[v]) for v in order])
+        std = np.array([np.std(pts[v], ddof=1) if len(pts[v]) > 1 else 0.0 for v in order])
+        for v in order:
+            ax.plot([xpos[v]] * len(pts[v]), pts[v], ".", color=f"C{i % 10}", alpha=0.35, ms=4)
+        ax.errorbar(xx, mean, yerr=std, marker="o", ms=3, capsize=3, color=f"C{i % 10}",
+                    label=lab)
 
 
 # =================================================================================
