@@ -343,24 +343,35 @@ def make(outdir: str, ids=None, *, keep_solutions: bool = False, package: str = 
     if existing and not overwrite:
         raise FolderExistsError(existing)
     os.makedirs(outdir, exist_ok=True)
-    folders = []
-    for aid in ids:
-        a = ASSIGNMENTS[aid]
-        folder = os.path.join(outdir, a.id)
-        if os.path.exists(folder):
-            shutil.rmtree(folder)
-        _copy_package(os.path.join(folder, package), _by_file(a.solutions), package,
-                      f"assignment {a.id}", keep_solutions, _by_file(a.hidden))
-        for tdir in (os.path.join(_TEMPLATES, "common"), os.path.join(_TEMPLATES, a.template)):
-            for name in sorted(os.listdir(tdir)):
-                src = os.path.join(tdir, name)
-                if os.path.isfile(src) and name.endswith((".py", ".md", ".ini")):
-                    with open(src, encoding="utf-8") as fh:
-                        text = _fill(fh.read(), a, package, seed)
-                    dest = a.test_file if name == "test_autograder.py" else name
-                    with open(os.path.join(folder, dest), "w", encoding="utf-8") as fh:
-                        fh.write(text)
-        folders.append(folder)
+    folders = [_write_assignment(ASSIGNMENTS[aid], outdir, package, keep_solutions, seed)
+               for aid in ids]
+    _write_course_files(outdir, package)
+    return folders
+
+
+def _write_assignment(a, outdir: str, package: str, keep_solutions: bool, seed: int) -> str:
+    """One assignment folder: the package copy with its stubs, and the filled templates
+    (README, starter, autograder under its own file name)."""
+    folder = os.path.join(outdir, a.id)
+    if os.path.exists(folder):
+        shutil.rmtree(folder)
+    _copy_package(os.path.join(folder, package), _by_file(a.solutions), package,
+                  f"assignment {a.id}", keep_solutions, _by_file(a.hidden))
+    for tdir in (os.path.join(_TEMPLATES, "common"), os.path.join(_TEMPLATES, a.template)):
+        for name in sorted(os.listdir(tdir)):
+            src = os.path.join(tdir, name)
+            if os.path.isfile(src) and name.endswith((".py", ".md", ".ini")):
+                with open(src, encoding="utf-8") as fh:
+                    text = _fill(fh.read(), a, package, seed)
+                dest = a.test_file if name == "test_autograder.py" else name
+                with open(os.path.join(folder, dest), "w", encoding="utf-8") as fh:
+                    fh.write(text)
+    return folder
+
+
+def _write_course_files(outdir: str, package: str) -> None:
+    """The course folder's README.md (every assignment present) and pytest.ini (so pytest
+    from the course root grades every folder)."""
     present = [i for i in ASSIGNMENTS if os.path.isdir(os.path.join(outdir, i))]
     with open(os.path.join(outdir, "README.md"), "w", encoding="utf-8") as fh:
         fh.write("# npfp assignments\n\nEach folder is one assignment; read its README.md, work "
@@ -373,7 +384,6 @@ def make(outdir: str, ids=None, *, keep_solutions: bool = False, package: str = 
                  "autograder loads the\n# student package of its own folder\n"
                  f"norecursedirs = {package} .* __pycache__\n"
                  "addopts = -q -p no:cacheprovider --tb=short\n")
-    return folders
 
 
 # ---------------------------------------------------------------------------------
@@ -447,10 +457,47 @@ def grade(submissions: str, assignment: str, csv_path=None, *, timeout: float = 
     or the first failed check) -- and writes them to ``csv_path`` if given.  A broken
     submission scores 0 and never stops the run.
     """
-    import csv
     import tempfile
 
     out = sys.stdout if out is None else out
+    seed = _check_grade_args(submissions, assignment, seed, timeout)
+    a = ASSIGNMENTS[assignment]
+    students = sorted(d for d in os.listdir(submissions)
+                      if os.path.isdir(os.path.join(submissions, d)) and not d.startswith("."))
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("NPFP_AUTOGRADE_TARGET", None)
+    if seed is not None:
+        env["NPFP_AUTOGRADE_SEED"] = str(seed)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="npfp-grade-") as tmp:
+        pristine, tests = _collect_autograder(tmp, a, package, env, timeout)
+        parts: dict = {}
+        for t in tests:
+            parts.setdefault(_part(t), []).append(t)
+        print(f"grading {len(students)} submissions of {assignment} ({len(tests)} checks in "
+              f"{len(parts)} parts)", file=out, flush=True)
+        for i, student in enumerate(students):
+            try:
+                results, note = _grade_one(os.path.join(submissions, student),
+                                           os.path.join(tmp, f"s{i}"), pristine, a, tests,
+                                           package, env, timeout)
+            except Exception as exc:  # a broken submission scores 0; the run goes on
+                results, note = {}, f"error: {exc}"
+            passed = sum(1 for t in tests if t in results and results[t] is None)
+            row = {"student": student, "passed": passed, "total": len(tests)}
+            for part, ts in parts.items():
+                row[part] = f"{sum(1 for t in ts if t in results and results[t] is None)}/{len(ts)}"
+            row["note"] = note
+            rows.append(row)
+            print(f"{student:24s} {passed:3d}/{len(tests)}  {note[:100]}", file=out, flush=True)
+    if csv_path:
+        _write_scores(csv_path, rows, parts)
+        print(f"wrote {csv_path}", file=out)
+    return rows
+
+
+def _check_grade_args(submissions, assignment, seed, timeout):
+    """Validate :func:`grade`'s arguments (each error names its option); returns the seed."""
     if assignment not in ASSIGNMENTS:
         raise ValueError(f"unknown assignment {assignment!r} (--assignment); choose from "
                          f"{list(ASSIGNMENTS)}")
@@ -463,65 +510,53 @@ def grade(submissions: str, assignment: str, csv_path=None, *, timeout: float = 
     from .._extras import require
 
     require("pytest", "test", "npfp assignments grade")     # the autograders run under pytest
-    a = ASSIGNMENTS[assignment]
-    students = sorted(d for d in os.listdir(submissions)
-                      if os.path.isdir(os.path.join(submissions, d)) and not d.startswith("."))
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env.pop("NPFP_AUTOGRADE_TARGET", None)
-    if seed is not None:
-        env["NPFP_AUTOGRADE_SEED"] = str(seed)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="npfp-grade-") as tmp:
-        # the pristine autograder, and its list of tests (collected on the reference)
-        (pristine,) = make(os.path.join(tmp, "pristine"), [assignment], package=package)
-        ref_env = dict(env, NPFP_AUTOGRADE_TARGET="npfp")
-        res = _run_pytest(pristine, ref_env, timeout, ["--collect-only", a.test_file])
-        tests = [ln.split("::", 1)[1] for ln in res.stdout.splitlines() if "::" in ln]
-        if not tests:
-            raise RuntimeError("could not collect the autograder's tests on the reference "
-                               "library: " + _last_error_line(res.stdout + res.stderr))
-        parts: dict = {}
-        for t in tests:
-            parts.setdefault(_part(t), []).append(t)
-        print(f"grading {len(students)} submissions of {assignment} ({len(tests)} checks in "
-              f"{len(parts)} parts)", file=out, flush=True)
-        for i, student in enumerate(students):
-            results, note = {}, ""
-            try:
-                pkg = _find_package(os.path.join(submissions, student), package)
-                work = os.path.join(tmp, f"s{i}")
-                shutil.copytree(pkg, os.path.join(work, package),
-                                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-                for name in (a.test_file, "pytest.ini"):
-                    shutil.copy(os.path.join(pristine, name), os.path.join(work, name))
-                report = os.path.join(work, "report.xml")
-                try:
-                    res = _run_pytest(work, env, timeout, [f"--junitxml={report}", a.test_file])
-                except Exception as exc:    # subprocess.TimeoutExpired
-                    raise RuntimeError(f"timed out after {timeout:g} s") from exc
-                if os.path.isfile(report):
-                    results = {k: v for k, v in _junit_results(report).items() if k in tests}
-                if not results:
-                    raise RuntimeError(_last_error_line(res.stdout + res.stderr, package))
-                failed = [t for t in tests if results.get(t, "not run") is not None]
-                if failed:
-                    note = f"first failure: {failed[0]}: {results.get(failed[0]) or 'not run'}"
-            except Exception as exc:  # a broken submission scores 0; the run goes on
-                results, note = {}, f"error: {exc}"
-            passed = sum(1 for t in tests if t in results and results[t] is None)
-            row = {"student": student, "passed": passed, "total": len(tests)}
-            for part, ts in parts.items():
-                row[part] = f"{sum(1 for t in ts if t in results and results[t] is None)}/{len(ts)}"
-            row["note"] = note
-            rows.append(row)
-            print(f"{student:24s} {passed:3d}/{len(tests)}  {note[:100]}", file=out, flush=True)
-    if csv_path:
-        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=["student", "passed", "total", *parts, "note"])
-            writer.writeheader()
-            writer.writerows(rows)
-        print(f"wrote {csv_path}", file=out)
-    return rows
+    return seed
+
+
+def _collect_autograder(tmp: str, a, package: str, env: dict, timeout: float):
+    """A pristine copy of the autograder and its list of tests, collected on the reference
+    library (so a student's broken package cannot hide a test)."""
+    (pristine,) = make(os.path.join(tmp, "pristine"), [a.id], package=package)
+    ref_env = dict(env, NPFP_AUTOGRADE_TARGET="npfp")
+    res = _run_pytest(pristine, ref_env, timeout, ["--collect-only", a.test_file])
+    tests = [ln.split("::", 1)[1] for ln in res.stdout.splitlines() if "::" in ln]
+    if not tests:
+        raise RuntimeError("could not collect the autograder's tests on the reference "
+                           "library: " + _last_error_line(res.stdout + res.stderr))
+    return pristine, tests
+
+
+def _grade_one(student_dir: str, work: str, pristine: str, a, tests: list, package: str,
+               env: dict, timeout: float):
+    """Run the pristine autograder on one student's package copied into ``work``; returns
+    ({test: None or its failure}, note).  Raises when nothing could be graded."""
+    pkg = _find_package(student_dir, package)
+    shutil.copytree(pkg, os.path.join(work, package),
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in (a.test_file, "pytest.ini"):
+        shutil.copy(os.path.join(pristine, name), os.path.join(work, name))
+    report = os.path.join(work, "report.xml")
+    try:
+        res = _run_pytest(work, env, timeout, [f"--junitxml={report}", a.test_file])
+    except Exception as exc:    # subprocess.TimeoutExpired
+        raise RuntimeError(f"timed out after {timeout:g} s") from exc
+    results = {}
+    if os.path.isfile(report):
+        results = {k: v for k, v in _junit_results(report).items() if k in tests}
+    if not results:
+        raise RuntimeError(_last_error_line(res.stdout + res.stderr, package))
+    failed = [t for t in tests if results.get(t, "not run") is not None]
+    note = f"first failure: {failed[0]}: {results.get(failed[0]) or 'not run'}" if failed else ""
+    return results, note
+
+
+def _write_scores(csv_path: str, rows: list, parts: dict) -> None:
+    import csv
+
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["student", "passed", "total", *parts, "note"])
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 # ---------------------------------------------------------------------------------
