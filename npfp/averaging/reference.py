@@ -161,6 +161,26 @@ def orthogonal_relu_radius(net: TwoLayerNet, X, y, *, iters: int = 100, ortho_to
         Only with ``return_delta``: a perturbation of norm ``radius`` with
         :math:`y f(x + \delta) \le 0` (up to the bisection tolerance).
     """
+    X, y, W, a, b, g = _orthogonal_net_parts(net, X, y, ortho_tol)
+    n = X.shape[0]
+    P = X @ W.T + b                                   # pre-activations p_i, (n, m)
+    radius = np.full(n, np.inf)
+    T_best = np.zeros_like(P)
+    for label in (1.0, -1.0):
+        rows = np.flatnonzero(y == label)
+        if rows.size:
+            _label_radius(P[rows], label * a, np.abs(a), g, iters, radius, T_best, rows)
+    wrong = (y * (np.maximum(P, 0) @ a)) <= 0
+    radius[wrong] = 0.0
+    T_best[wrong] = 0.0
+    if not return_delta:
+        return radius
+    delta = -T_best @ (W / g[:, None])                # lower helpful, raise harmful
+    return radius, delta
+
+
+def _orthogonal_net_parts(net, X, y, ortho_tol):
+    """Validate :func:`orthogonal_relu_radius`'s input; returns X, y, W, a, b, g = ||w_i||."""
     if not isinstance(net, TwoLayerNet) or net.task != "binary":
         raise TypeError("orthogonal_relu_radius needs a binary TwoLayerNet")
     if net.act.name != "relu":
@@ -176,55 +196,45 @@ def orthogonal_relu_radius(net: TwoLayerNet, X, y, *, iters: int = 100, ortho_to
     if np.max(np.abs(G - np.eye(len(g)))) > ortho_tol:
         raise ValueError("the rows of W must be pairwise orthogonal "
                          f"(max |cos| = {np.max(np.abs(G - np.eye(len(g)))):.3g})")
-    n = X.shape[0]
-    P = X @ W.T + b                                   # pre-activations p_i, (n, m)
-    radius = np.full(n, np.inf)
-    T_best = np.zeros_like(P)
-    for label in (1.0, -1.0):
-        rows = np.flatnonzero(y == label)
-        if rows.size == 0:
-            continue
-        sigma = label * a                             # > 0 helpful, < 0 harmful
-        helpful, harmful = np.flatnonzero(sigma > 0), np.flatnonzero(sigma < 0)
-        H = harmful.size
-        if H > 16:
-            raise ValueError(f"too many harmful neurons to enumerate ({H} > 16)")
-        p = P[rows]                                   # (r, m)
-        rate = np.abs(a) * g ** 2                     # d p_i / d s for a moved neuron
-        # s at which every helpful neuron is dead: the margin is then <= 0 for any M
-        s_hi = np.max(np.maximum(p[:, helpful], 0) / rate[helpful], axis=1, initial=0.0) + 1e-300
-        for mask in range(2 ** H):
-            moved = np.zeros(len(g), bool)
-            moved[helpful] = True
-            moved[harmful[[(mask >> i) & 1 == 1 for i in range(H)]]] = True
+    return X, y, W, a, b, g
 
-            def margin(s):
-                q = np.where(moved & (sigma > 0), p - s[:, None] * rate, p)
-                q = np.where(moved & (sigma < 0), p + s[:, None] * rate, q)
-                return np.maximum(q, 0) @ sigma
 
-            lo, hi = np.zeros(rows.size), s_hi.copy()  # raising harmful neurons keeps hi feasible
-            for _ in range(iters):
-                mid = 0.5 * (lo + hi)
-                ok = margin(mid) <= 0
-                hi = np.where(ok, mid, hi)
-                lo = np.where(ok, lo, mid)
-            s = hi
-            T = np.where(moved & (sigma > 0), np.minimum(s[:, None] * np.abs(a) * g,
-                                                         np.maximum(p, 0) / g), 0.0)
-            T = np.where(moved & (sigma < 0), s[:, None] * np.abs(a) * g, T)
-            cost = np.sqrt(np.sum(T ** 2, axis=1))
-            feasible = margin(s) <= 1e-9 * (1 + np.abs(p).max(axis=1))
-            better = feasible & (cost < radius[rows])
-            radius[rows[better]] = cost[better]
-            T_best[rows[better]] = (T * np.sign(sigma))[better]
-    wrong = (y * (np.maximum(P, 0) @ a)) <= 0
-    radius[wrong] = 0.0
-    T_best[wrong] = 0.0
-    if not return_delta:
-        return radius
-    delta = -T_best @ (W / g[:, None])                # lower helpful, raise harmful
-    return radius, delta
+def _label_radius(p, sigma, abs_a, g, iters, radius, T_best, rows) -> None:
+    """The points ``rows`` of one label (pre-activations ``p``, signs ``sigma = y a``):
+    the least cost over every subset M of harmful neurons, written into ``radius`` and
+    ``T_best`` (each neuron's signed move) where it improves them."""
+    helpful, harmful = np.flatnonzero(sigma > 0), np.flatnonzero(sigma < 0)
+    H = harmful.size
+    if H > 16:
+        raise ValueError(f"too many harmful neurons to enumerate ({H} > 16)")
+    rate = abs_a * g ** 2                             # d p_i / d s for a moved neuron
+    # s at which every helpful neuron is dead: the margin is then <= 0 for any M
+    s_hi = np.max(np.maximum(p[:, helpful], 0) / rate[helpful], axis=1, initial=0.0) + 1e-300
+    for mask in range(2 ** H):
+        moved = np.zeros(len(g), bool)
+        moved[helpful] = True
+        moved[harmful[[(mask >> i) & 1 == 1 for i in range(H)]]] = True
+        up, down = moved & (sigma < 0), moved & (sigma > 0)
+
+        def margin(s):
+            q = np.where(down, p - s[:, None] * rate, p)
+            q = np.where(up, p + s[:, None] * rate, q)
+            return np.maximum(q, 0) @ sigma
+
+        lo, hi = np.zeros(len(rows)), s_hi.copy()    # raising harmful neurons keeps hi feasible
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            ok = margin(mid) <= 0
+            hi = np.where(ok, mid, hi)
+            lo = np.where(ok, lo, mid)
+        s = hi
+        T = np.where(down, np.minimum(s[:, None] * abs_a * g, np.maximum(p, 0) / g), 0.0)
+        T = np.where(up, s[:, None] * abs_a * g, T)
+        cost = np.sqrt(np.sum(T ** 2, axis=1))
+        feasible = margin(s) <= 1e-9 * (1 + np.abs(p).max(axis=1))
+        better = feasible & (cost < radius[rows])
+        radius[rows[better]] = cost[better]
+        T_best[rows[better]] = (T * np.sign(sigma))[better]
 
 
 def robust_accuracy_from_radii(radii, eps) -> np.ndarray:
