@@ -58,16 +58,29 @@ def _config_for(mod, args):
     """The run's Config: ``--preset`` (or ``--quick``) then ``--set`` overrides."""
     from .experiments import apply_overrides
 
+    return apply_overrides(_preset_config(mod, args), args.set)
+
+
+def _preset_config(mod, args):
+    """The Config of ``--preset`` / ``--quick`` (the module's ``Config()`` without one)."""
     preset = "quick" if args.quick else args.preset
     if preset is None:
-        cfg = mod.Config()
-    elif hasattr(mod, "preset_config"):
-        cfg = mod.preset_config(preset)
-    elif preset == "quick":
-        cfg = mod.quick_config()
-    else:
-        raise ValueError(f"{args.name} has no preset {preset!r} (its presets: quick)")
-    return apply_overrides(cfg, args.set)
+        return mod.Config()
+    if hasattr(mod, "preset_config"):
+        return mod.preset_config(preset)
+    if preset == "quick":
+        return mod.quick_config()
+    raise ValueError(f"{args.name} has no preset {preset!r} (its presets: quick)")
+
+
+def _settings_line(mod, args, cfg) -> str:
+    """``(seed S; ...)``: the settings that differ from the preset's (or, without a preset,
+    from ``Config()``'s defaults) -- one short line instead of the whole Config."""
+    from .experiments import changed_settings
+
+    changed = changed_settings(cfg, _preset_config(mod, args))
+    label = "changed from the preset" if (args.quick or args.preset) else "non-default"
+    return f"(seed {getattr(cfg, 'seed', '-')}{f'; {label}: {changed}' if changed else ''})"
 
 
 def _run_folder(root: str, name: str) -> str:
@@ -105,11 +118,9 @@ def _reproduce(args) -> int:
     mod = load_experiment(args.name)
     cfg = _config_for(mod, args)
     outdir = _run_folder(args.out, args.name)
-    changed = mod.non_default_settings(cfg) if hasattr(mod, "non_default_settings") else ""
-    preset = getattr(cfg, "preset", None)
+    preset = "quick" if args.quick else args.preset
     print(f"npfp reproduce {args.name}{f' --preset {preset}' if preset else ''} "
-          f"(seed {getattr(cfg, 'seed', '-')}"
-          f"{'; ' + changed if changed else ''}) -> {outdir}/", flush=True)
+          f"{_settings_line(mod, args, cfg)} -> {outdir}/", flush=True)
     try:
         result = mod.run(cfg, progress=None if not args.no_progress else False)
     except KeyboardInterrupt as exc:
