@@ -110,6 +110,24 @@ def _run_folder(root: str, name: str) -> str:
     return path
 
 
+def _release_run_folder(path: str) -> None:
+    """Remove the run folder ``path`` if the run left it empty; ``latest`` then points to
+    the newest remaining run (or is removed)."""
+    try:
+        os.rmdir(path)   # fails unless empty: nothing written is ever deleted
+    except OSError:
+        return
+    base, link = os.path.dirname(path), os.path.join(os.path.dirname(path), "latest")
+    runs = sorted(int(d[4:]) for d in os.listdir(base) if d.startswith("run-") and d[4:].isdigit())
+    try:
+        if os.path.islink(link) and os.readlink(link) == os.path.basename(path):
+            os.remove(link)
+            if runs:
+                os.symlink(f"run-{runs[-1]}", link)
+    except OSError:
+        pass
+
+
 def _reproduce(args) -> int:
     """``npfp reproduce``: exit 0 when every judged claim passed, 1 when one failed,
     2 on a usage error, 130 when interrupted (the finished stages are saved)."""
@@ -134,6 +152,9 @@ def _reproduce(args) -> int:
         else:
             print("\nnpfp: interrupted; nothing was saved", file=sys.stderr)
         return 130
+    except Exception:
+        _release_run_folder(outdir)   # e.g. a missing extra: no empty run folder left behind
+        raise
     print(mod.summary_table(result), flush=True)
     paths = mod.save(result, outdir)
     print(f"saved {len(paths)} files to {outdir}/")
