@@ -97,13 +97,14 @@ class Progress:
         return None if not _STAGE_LINES or self in _STAGE_LINES else _STAGE_LINES[-1]
 
     def text(self, i: int, **values) -> str:
-        """``label i/total [unit] values, elapsed, ETA``."""
+        """``label i/total [unit] [elapsed, ETA] values`` (the times first: a narrow
+        terminal cuts the end of the line)."""
         parts = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in values.items())
         el = time.perf_counter() - self.t0
         eta = f", ETA {el / i * (self.total - i):.0f}s" if self.eta and 0 < i < self.total else ""
         unit = f" {self.unit}" if self.unit else ""
-        return f"{self.label} {i}/{self.total}{unit} {parts} [{el:.1f}s{eta}]"
+        return f"{self.label} {i}/{self.total}{unit} [{el:.1f}s{eta}] {parts}".rstrip()
 
     def update(self, i: int, **values) -> None:
         """Show step ``i`` of ``total`` with ``values`` (at most ten writes a second)."""

@@ -24,7 +24,7 @@ def test_fit_inside_a_shown_stage_reports_its_epochs():
     st.run("done", lambda: None)
     st.close()
     out = stream.getvalue()
-    assert "demo 0/2 stage train" in out and "| fit 4/4 epochs loss" in out
+    assert "demo 0/2 [" in out and "stage train | fit 4/4 epochs [" in out and "loss" in out
     assert out.endswith("\n") and out.count("\n") == 1   # one line, rewritten in place
 
 
@@ -44,7 +44,8 @@ def test_eta_of_a_loop_inside_a_stage():
     st.run("loop", loop)
     st.close()
     out = stream.getvalue()
-    assert "| runs 1/4 width 1 [" in out and "ETA" in out and "| runs 4/4 width 4" in out
+    assert "| runs 1/4 [" in out and ", ETA " in out and "] width 1" in out
+    assert "| runs 4/4 [" in out and "] width 4" in out
 
 
 def test_silent_when_the_stage_line_is_off(capsys):
