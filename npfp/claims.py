@@ -36,7 +36,7 @@ import numpy as np
 __all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most", "at_least",
            "between", "unavailable", "run_claims", "claims_table", "claims_markdown", "main",
            "Target", "ge", "le", "gt", "lt", "within", "PaperClaim", "Verdict", "evaluate", "verdict_table",
-           "register_paper_claims", "register_declared_module", "RESULT_COLUMN",
+           "register_paper_claims", "register_declared_module", "RESULT_COLUMN", "failure_pointers",
            "PAPER_CLAIM_MODULES"]
 
 STATUSES = ("pass", "fail", "unavailable", "error")
@@ -281,21 +281,31 @@ RESULT_COLUMN = "result"
 
 def verdict_table(verdicts) -> str:
     """The reproduction's claims table (claim, paper, measured, target, result), and under
-    it one line per failing claim family pointing to the docs section that explains it."""
+    it one line per failing claim family (the claims sharing an ``explained``) naming its
+    rows and the docs section that explains it."""
     from .experiments import format_table
 
     rows = [[v.claim.row, v.claim.paper, v.text,
              "-" if v.claim.target is None else str(v.claim.target), v.status] for v in verdicts]
     table = format_table(rows, ["claim", "paper", "measured", "target", RESULT_COLUMN])
-    pointers = []
-    for v in verdicts:
-        if v.passed is False and v.claim.explained and v.claim.explained not in pointers:
-            pointers.append(v.claim.explained)
-    if pointers:
-        n_fail = sum(v.passed is False for v in verdicts)
-        table += (f"\n{n_fail} claim(s) not reproduced at this configuration; why, with the "
-                  "numbers: " + "; ".join(pointers))
-    return table
+    return table + "".join("\n" + line for line in failure_pointers(
+        [(v.claim.row.strip(), v.claim.explained) for v in verdicts if v.passed is False]))
+
+
+def failure_pointers(failed) -> list:
+    """The lines under a claims table for ``failed = [(row label, explained), ...]``: a
+    heading, then one line per family (same ``explained``): its rows -> where to read why."""
+    if not failed:
+        return []
+    families: dict = {}
+    for row, where in failed:
+        families.setdefault(where or "(no page declared)", []).append(row)
+    lines = [f"{len(failed)} claim(s) not reproduced at this configuration; why, with the "
+             f"numbers:"]
+    for where, labels in families.items():
+        shown = "; ".join(labels[:3]) + (f"; and {len(labels) - 3} more" if len(labels) > 3 else "")
+        lines.append(f"  FAIL {shown} -> {where}")
+    return lines
 
 
 def register_paper_claims(experiment: str, paper: str, claims) -> None:
@@ -326,7 +336,7 @@ def register_paper_claims(experiment: str, paper: str, claims) -> None:
         if c.id in REGISTRY:
             raise ValueError(f"claim id {c.id!r} is already registered")
         statement = f"{row} (paper: {c.paper})" if c.paper else row
-        REGISTRY[c.id] = Claim(c.id, paper, statement, measure)
+        REGISTRY[c.id] = Claim(c.id, paper, statement, measure, c.explained)
 
 
 @dataclass
@@ -385,6 +395,7 @@ class Claim:
     paper: str
     statement: str
     func: Callable[[ClaimContext], ClaimResult]
+    explained: str = ""   # where the docs explain a FAIL (from the PaperClaim)
 
     def run(self, ctx: ClaimContext) -> ClaimResult:
         """Measure the claim; never raises (missing packages -> 'unavailable')."""
@@ -487,7 +498,7 @@ def claims_table(results, detail: bool = False) -> str:
         if detail:
             row.append(r.detail)
         rows.append(row)
-    headers = ["id", "claim", "paper", "status", "measured", "target", "s"]
+    headers = ["id", "claim", "paper", RESULT_COLUMN, "measured", "target", "s"]
     if detail:
         headers.append("detail")
     return format_table(rows, headers)
@@ -495,7 +506,8 @@ def claims_table(results, detail: bool = False) -> str:
 
 def claims_markdown(results) -> str:
     """The claims table as a markdown table (for documentation snapshots)."""
-    lines = ["| id | claim | paper | status | measured | target |", "|---|---|---|---|---|---|"]
+    lines = [f"| id | claim | paper | {RESULT_COLUMN} | measured | target |",
+             "|---|---|---|---|---|---|"]
     for c, r in results:
         if r.threshold is None:
             target = "-"
@@ -538,6 +550,8 @@ def main(args=None, out=None) -> int:
         print(claims_markdown(results), file=out)
     else:
         print(claims_table(results, detail=args.detail), file=out)
+    for line in failure_pointers([(c.id, c.explained) for c, r in results if r.status == "fail"]):
+        print(line, file=out)
     counts = {s: sum(r.status == s for _, r in results) for s in STATUSES}
     print(", ".join(f"{v} {k}" for k, v in counts.items()), file=out)
     return 1 if counts["fail"] or counts["error"] else 0

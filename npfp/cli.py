@@ -58,16 +58,29 @@ def _config_for(mod, args):
     """The run's Config: ``--preset`` (or ``--quick``) then ``--set`` overrides."""
     from .experiments import apply_overrides
 
+    return apply_overrides(_preset_config(mod, args), args.set)
+
+
+def _preset_config(mod, args):
+    """The Config of ``--preset`` / ``--quick`` (the module's ``Config()`` without one)."""
     preset = "quick" if args.quick else args.preset
     if preset is None:
-        cfg = mod.Config()
-    elif hasattr(mod, "preset_config"):
-        cfg = mod.preset_config(preset)
-    elif preset == "quick":
-        cfg = mod.quick_config()
-    else:
-        raise ValueError(f"{args.name} has no preset {preset!r} (its presets: quick)")
-    return apply_overrides(cfg, args.set)
+        return mod.Config()
+    if hasattr(mod, "preset_config"):
+        return mod.preset_config(preset)
+    if preset == "quick":
+        return mod.quick_config()
+    raise ValueError(f"{args.name} has no preset {preset!r} (its presets: quick)")
+
+
+def _settings_line(mod, args, cfg) -> str:
+    """``(seed S; ...)``: the settings that differ from the preset's (or, without a preset,
+    from ``Config()``'s defaults) -- one short line instead of the whole Config."""
+    from .experiments import changed_settings
+
+    changed = changed_settings(cfg, _preset_config(mod, args))
+    label = "changed from the preset" if (args.quick or args.preset) else "non-default"
+    return f"(seed {getattr(cfg, 'seed', '-')}{f'; {label}: {changed}' if changed else ''})"
 
 
 def _run_folder(root: str, name: str) -> str:
@@ -97,6 +110,24 @@ def _run_folder(root: str, name: str) -> str:
     return path
 
 
+def _release_run_folder(path: str) -> None:
+    """Remove the run folder ``path`` if the run left it empty; ``latest`` then points to
+    the newest remaining run (or is removed)."""
+    try:
+        os.rmdir(path)   # fails unless empty: nothing written is ever deleted
+    except OSError:
+        return
+    base, link = os.path.dirname(path), os.path.join(os.path.dirname(path), "latest")
+    runs = sorted(int(d[4:]) for d in os.listdir(base) if d.startswith("run-") and d[4:].isdigit())
+    try:
+        if os.path.islink(link) and os.readlink(link) == os.path.basename(path):
+            os.remove(link)
+            if runs:
+                os.symlink(f"run-{runs[-1]}", link)
+    except OSError:
+        pass
+
+
 def _reproduce(args) -> int:
     """``npfp reproduce``: exit 0 when every judged claim passed, 1 when one failed,
     2 on a usage error, 130 when interrupted (the finished stages are saved)."""
@@ -105,11 +136,9 @@ def _reproduce(args) -> int:
     mod = load_experiment(args.name)
     cfg = _config_for(mod, args)
     outdir = _run_folder(args.out, args.name)
-    changed = mod.non_default_settings(cfg) if hasattr(mod, "non_default_settings") else ""
-    preset = getattr(cfg, "preset", None)
+    preset = "quick" if args.quick else args.preset
     print(f"npfp reproduce {args.name}{f' --preset {preset}' if preset else ''} "
-          f"(seed {getattr(cfg, 'seed', '-')}"
-          f"{'; ' + changed if changed else ''}) -> {outdir}/", flush=True)
+          f"{_settings_line(mod, args, cfg)} -> {outdir}/", flush=True)
     try:
         result = mod.run(cfg, progress=None if not args.no_progress else False)
     except KeyboardInterrupt as exc:
@@ -123,6 +152,9 @@ def _reproduce(args) -> int:
         else:
             print("\nnpfp: interrupted; nothing was saved", file=sys.stderr)
         return 130
+    except Exception:
+        _release_run_folder(outdir)   # e.g. a missing extra: no empty run folder left behind
+        raise
     print(mod.summary_table(result), flush=True)
     paths = mod.save(result, outdir)
     print(f"saved {len(paths)} files to {outdir}/")

@@ -290,7 +290,9 @@ class AttackReport:
                  r.detail] for r in self.rows]
         head = (f"attack check at eps={self.eps:g} ({self.norm}): clean acc "
                 f"{self.clean_accuracy:.4f}, attacked acc {self.attack_accuracy:.4f}")
-        return head + "\n" + format_table(rows, ["check", "verdict", "value", "reference", "detail"])
+        from .claims import RESULT_COLUMN   # one name for the PASS/FAIL column everywhere
+        return head + "\n" + format_table(rows, ["check", RESULT_COLUMN, "value", "reference",
+                                                 "detail"])
 
     __str__ = table
 

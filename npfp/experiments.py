@@ -25,7 +25,8 @@ import numpy as np
 # re-exported: the plotting helpers live in npfp.plotting
 from .plotting import save_figure, subplots  # noqa: F401
 
-__all__ = ["EXPERIMENTS", "load_experiment", "apply_overrides", "format_table", "to_jsonable",
+__all__ = ["EXPERIMENTS", "load_experiment", "apply_overrides", "changed_settings",
+           "format_table", "to_jsonable",
            "save_json", "save_npz", "claim_row", "subplots", "save_figure", "Stages",
            "Interrupted"]
 
@@ -97,6 +98,39 @@ def apply_overrides(config, assignments) -> object:
             raise ValueError(f"unknown config field {key!r}; fields: {sorted(hints)}")
         changes[key] = _convert(value.strip(), hints[key], key)
     return dataclasses.replace(config, **changes)
+
+
+def changed_settings(config, base=None) -> str:
+    """The fields of the dataclass ``config`` that differ from ``base`` (default: its
+    class's defaults, ``type(config)()``), as ``'key=value key=value'`` ('' when none).
+
+    The command line prints this one short line instead of the whole ``Config(...)``.
+    """
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
+    base = type(config)() if base is None else base
+    if type(base) is not type(config):
+        raise TypeError(f"base must be a {type(config).__name__}, got {type(base).__name__}")
+    return " ".join(f"{f.name}={_short(getattr(config, f.name))}"
+                    for f in dataclasses.fields(config)
+                    if _differs(getattr(config, f.name), getattr(base, f.name)))
+
+
+def _differs(a, b) -> bool:
+    try:
+        return bool(np.any(np.asarray(a, dtype=object) != np.asarray(b, dtype=object))) \
+            if np.shape(a) == np.shape(b) else True
+    except (TypeError, ValueError):
+        return a != b
+
+
+def _short(value) -> str:
+    """``(1, 3)`` -> ``1,3`` (what ``--set`` takes), floats as ``%g``."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(_short(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def format_table(rows, headers) -> str:
@@ -206,7 +240,9 @@ class Stages:
     Each stage's wall time lands in ``st.seconds``; stages record measured numbers in the
     shared dict ``st.numbers``.  On Ctrl-C the running stage raises :class:`Interrupted`
     carrying everything finished so far.  The progress line (stderr, terminals only; see
-    :class:`npfp.training.Progress`) shows ``i/n`` and the stage that runs.
+    :class:`npfp.training.Progress`) shows ``i/n`` and the stage that runs, then the loop
+    running inside it (the epochs of :func:`npfp.training.fit`, a paper's own counter):
+    ``i/n``, elapsed time, ETA.  Nothing in a paper's stage needs to pass it along.
     """
 
     def __init__(self, label: str, names, progress=None):
@@ -217,19 +253,25 @@ class Stages:
         self.seconds: dict = {}
         self.numbers: dict = {}
         self._t0 = time.perf_counter()
-        self.bar = Progress(len(self.names), label, progress)
+        self.bar = Progress(len(self.names), label, progress, eta=False)
 
     def run(self, name: str, fn, *args, **kwargs):
         """Run stage ``name`` as ``fn(*args, **kwargs)``, timed; returns its value."""
+        from .training import _STAGE_LINES
+
         done = len(self.seconds)
         self.bar.update(done, stage=name)
         t = time.perf_counter()
+        _STAGE_LINES.append(self.bar)   # the loops inside the stage report into its line
         try:
             out = fn(*args, **kwargs)
         except KeyboardInterrupt:
             self.bar.close()
             raise Interrupted({"finished": list(self.seconds), "interrupted": name,
                                "seconds": dict(self.seconds), "numbers": self.numbers}) from None
+        finally:
+            _STAGE_LINES.remove(self.bar)
+            self.bar.inner = ""
         self.seconds[name] = time.perf_counter() - t
         self.bar.update(done + 1, stage=name)
         return out

@@ -654,7 +654,8 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int | None = None, schedule
     executor = None
     t0 = time.perf_counter()
     try:
-        executor = _executor(todo, workers, scheduler, dask_local)  # may raise SweepError
+        if todo:
+            executor = _executor(len(todo), workers, scheduler, dask_local)
         os.makedirs(os.path.join(out, CELLS_DIR), exist_ok=True)
         if _read_spec(out) is None:
             _write_json_atomic(spec.as_dict(), os.path.join(out, SPEC_FILE))
@@ -662,13 +663,8 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int | None = None, schedule
               f"{out}), {len(todo)} to run" + (f" on {executor.name}" if todo else ""),
               file=stream, flush=True)
         t0 = time.perf_counter()
-        for cell, rec, exc in (executor.run(spec.as_dict(), todo) if todo else ()):
-            _record_cell(outcome, cell, rec, exc, out, stream)
-            finished = outcome.ran + len(outcome.failed)
-            left = len(todo) - finished
-            eta = (time.perf_counter() - t0) / finished * left
-            print(f"  [{outcome.skipped + finished}/{len(cells)} done, {left} left, "
-                  f"ETA {_fmt_s(eta)}]", file=stream, flush=True)
+        if todo:
+            _run_cells(executor, spec, todo, len(cells), outcome, out, stream)
     except KeyboardInterrupt:
         outcome.interrupted = True
     finally:
@@ -676,50 +672,56 @@ def run_sweep(spec: SweepSpec, out: str, *, workers: int | None = None, schedule
             with _quiet_interrupts():
                 executor.close(kill=outcome.interrupted)
     outcome.seconds = time.perf_counter() - t0
-    _print_ending(outcome, out, report, stream)
-    return outcome
+    return _conclude(outcome, len(cells), out, report, stream)
 
 
-def _executor(todo, workers, scheduler, dask_local):
-    """Where the cells run: Dask when asked, else a local pool (in-process for one worker);
-    ``None`` when nothing is left to run."""
-    if not todo:
-        return None
+def _executor(n_todo: int, workers, scheduler, dask_local):
+    """Dask (a scheduler's address or a LocalCluster), local processes, or this process."""
     if scheduler is not None or dask_local is not None:
-        return _Dask(scheduler=scheduler, local=dask_local)
-    n = min(workers or _cores(), len(todo))
+        return _Dask(scheduler=scheduler, local=dask_local)  # may raise SweepError
+    n = min(workers or _cores(), n_todo)
     return _Serial() if n == 1 else _Pool(n)
 
 
-def _record_cell(outcome: SweepOutcome, cell, rec, exc, out: str, stream) -> None:
-    """Write one finished cell's record atomically (or note that it raised); one line."""
-    if exc is not None:
-        outcome.failed.append(cell["id"])
-        print(f"  FAILED {_cell_label(cell)}: {type(exc).__name__}: "
-              f"{str(exc).splitlines()[0] if str(exc) else ''}", file=stream, flush=True)
-        return
-    _write_json_atomic(rec, os.path.join(out, CELLS_DIR, cell["id"] + ".json"))
-    outcome.ran += 1
-    print(f"  {_cell_label(cell)}: {rec['seconds']:.1f}s, {_claims_passed(rec)}",
-          file=stream, flush=True)
+def _run_cells(executor, spec: SweepSpec, todo: list, n_cells: int, outcome: SweepOutcome,
+               out: str, stream) -> None:
+    """Run ``todo`` on ``executor``: each finished cell is written to ``out`` at once, with
+    a progress line (done, left, ETA); a raising cell is recorded in ``outcome.failed``."""
+    t0 = time.perf_counter()
+    for cell, rec, exc in executor.run(spec.as_dict(), todo):
+        if exc is not None:
+            outcome.failed.append(cell["id"])
+            print(f"  FAILED {_cell_label(cell)}: {type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0] if str(exc) else ''}", file=stream, flush=True)
+        else:
+            _write_json_atomic(rec, os.path.join(out, CELLS_DIR, cell["id"] + ".json"))
+            outcome.ran += 1
+            print(f"  {_cell_label(cell)}: {rec['seconds']:.1f}s, {_claims_passed(rec)}",
+                  file=stream, flush=True)
+        finished = outcome.ran + len(outcome.failed)
+        left = len(todo) - finished
+        eta = (time.perf_counter() - t0) / finished * left
+        print(f"  [{outcome.skipped + finished}/{n_cells} done, {left} left, "
+              f"ETA {_fmt_s(eta)}]", file=stream, flush=True)
 
 
-def _print_ending(outcome: SweepOutcome, out: str, report: bool, stream) -> None:
-    """The sweep's last lines: interrupted (how to resume), or the report written and the
-    cells that raised."""
+def _conclude(outcome: SweepOutcome, n_cells: int, out: str, report: bool,
+              stream) -> SweepOutcome:
+    """The closing lines (interrupted, or the report written) and the outcome."""
     if outcome.interrupted:
         have = outcome.skipped + outcome.ran
-        print(f"npfp sweep: interrupted; {have}/{outcome.total} cells kept in {out} "
+        print(f"npfp sweep: interrupted; {have}/{n_cells} cells kept in {out} "
               f"(run the same command again to resume)", file=stream, flush=True)
-        return
+        return outcome
     if report:
         paths = write_report(out)
-        print(f"npfp sweep: {outcome.skipped + outcome.ran}/{outcome.total} cells done in "
+        print(f"npfp sweep: {outcome.skipped + outcome.ran}/{n_cells} cells done in "
               f"{_fmt_s(outcome.seconds)}; wrote {', '.join(os.path.basename(p) for p in paths)} "
               f"to {out}", file=stream, flush=True)
     if outcome.failed:
         print(f"npfp sweep: {len(outcome.failed)} cell(s) raised; run the same command again to "
               "retry them", file=stream, flush=True)
+    return outcome
 
 
 @contextlib.contextmanager
@@ -827,10 +829,20 @@ def write_report(out: str) -> list:
         raise SweepError(f"--report {out}: no {SPEC_FILE} here (not a sweep directory)")
     cells = load_cells(out)
     rows = aggregate(spec, cells)
-    csv_path = _write_csv(spec, rows, os.path.join(out, "summary.csv"))
+    csv_path = _write_summary_csv(spec, rows, os.path.join(out, "summary.csv"))
+    lines = _summary_head(spec, cells)
+    points = []
+    for r in rows:
+        p = tuple(r[k] for k in spec.keys)
+        if p not in points:
+            points.append(p)
+    for p in points:
+        title = ", ".join(f"{k} = {v}" for k, v in zip(spec.keys, p)) or "all cells"
+        lines += [f"## {title}", ""]
+        lines += _point_tables([r for r in rows if tuple(r[k] for k in spec.keys) == p])
     md_path = os.path.join(out, "summary.md")
     with open(md_path + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write("\n".join(_summary_lines(spec, cells, rows)))
+        fh.write("\n".join(lines))
     os.replace(md_path + ".tmp", md_path)
     paths = [csv_path, md_path]
     if cells:
@@ -839,8 +851,8 @@ def write_report(out: str) -> list:
     return paths
 
 
-def _write_csv(spec: SweepSpec, rows: list, csv_path: str) -> str:
-    """The aggregated rows as CSV (non-finite numbers as empty fields), written atomically."""
+def _write_summary_csv(spec: SweepSpec, rows: list, csv_path: str) -> str:
+    """The aggregated rows as CSV (a non-finite number is an empty field), atomically."""
     import csv
 
     cols = spec.keys + ["kind", "quantity", "n", "passed", "judged", "pass_rate", "target",
@@ -856,54 +868,43 @@ def _write_csv(spec: SweepSpec, rows: list, csv_path: str) -> str:
     return csv_path
 
 
-def _summary_lines(spec: SweepSpec, cells: dict, rows: list) -> list:
-    """``summary.md``: the sweep's settings, then per grid point a claims table (pass rate,
-    reproduced or not) and a table of the measured numbers."""
+def _summary_head(spec: SweepSpec, cells: dict) -> list:
+    """summary.md's title and the paragraph naming the sweep and the reproduced rule."""
+    n_expected = len(expand(spec))
     grid_text = "; ".join(f"{k} = {', '.join(v)}" for k, v in spec.grid)
-    lines = [f"# Sweep of `{spec.experiment}`", "",
-             f"preset {spec.preset or '(Config())'}; settings: "
-             f"{' '.join(spec.overrides) or '(none)'}; grid: "
-             f"{grid_text or '(seeds only)'}; "
-             f"seeds {_seed_text(spec.seeds)}; {len(cells)}/{len(expand(spec))} cells done.", "",
-             f"A claim counts as reproduced at a grid point when it passes at >= "
-             f"{REPRODUCED_AT:.0%} of the seeds. Intervals: mean +- t(0.975, n-1) std / sqrt(n).",
-             ""]
-    points = []
-    for r in rows:
-        p = tuple(r[k] for k in spec.keys)
-        if p not in points:
-            points.append(p)
-    for p in points:
-        pr = [r for r in rows if tuple(r[k] for k in spec.keys) == p]
-        title = ", ".join(f"{k} = {v}" for k, v in zip(spec.keys, p)) or "all cells"
-        lines += [f"## {title}", ""]
-        lines += _claim_table([r for r in pr if r["kind"] == "claim"])
-        lines += _number_table([r for r in pr if r["kind"] == "number"])
+    return [f"# Sweep of `{spec.experiment}`", "",
+            f"preset {spec.preset or '(Config())'}; settings: "
+            f"{' '.join(spec.overrides) or '(none)'}; grid: "
+            f"{grid_text or '(seeds only)'}; "
+            f"seeds {_seed_text(spec.seeds)}; {len(cells)}/{n_expected} cells done.", "",
+            f"A claim counts as reproduced at a grid point when it passes at >= "
+            f"{REPRODUCED_AT:.0%} of the seeds. Intervals: mean +- t(0.975, n-1) std / sqrt(n).",
+            ""]
+
+
+def _point_tables(pr: list) -> list:
+    """The markdown tables of one grid point: its claims, then its numbers."""
+    lines = []
+    cl = [r for r in pr if r["kind"] == "claim"]
+    if cl:
+        lines += ["| claim | pass rate | reproduced | measured mean | 95% interval | target |",
+                  "|---|---|---|---|---|---|"]
+        for r in cl:
+            rate = f"{r['passed']}/{r['judged']}" if r["judged"] else "-"
+            rep = "-" if not r["judged"] else \
+                ("yes" if r["pass_rate"] >= REPRODUCED_AT else "no")
+            lines.append(f"| `{r['quantity']}` {r['claim'].replace('|', chr(92) + '|')} | {rate} | "
+                         f"{rep} | {_num(r['mean'])} | [{_num(r['ci_low'])}, "
+                         f"{_num(r['ci_high'])}] | {r['target']} |")
+        lines.append("")
+    nums = [r for r in pr if r["kind"] == "number"]
+    if nums:
+        lines += ["| number | n | mean | std | 95% interval |", "|---|---|---|---|---|"]
+        for r in nums:
+            lines.append(f"| {r['quantity']} | {r['n']} | {_num(r['mean'])} | "
+                         f"{_num(r['std'])} | [{_num(r['ci_low'])}, {_num(r['ci_high'])}] |")
+        lines.append("")
     return lines
-
-
-def _claim_table(cl: list) -> list:
-    if not cl:
-        return []
-    lines = ["| claim | pass rate | reproduced | measured mean | 95% interval | target |",
-             "|---|---|---|---|---|---|"]
-    for r in cl:
-        rate = f"{r['passed']}/{r['judged']}" if r["judged"] else "-"
-        rep = "-" if not r["judged"] else ("yes" if r["pass_rate"] >= REPRODUCED_AT else "no")
-        lines.append(f"| `{r['quantity']}` {r['claim'].replace('|', chr(92) + '|')} | {rate} | "
-                     f"{rep} | {_num(r['mean'])} | [{_num(r['ci_low'])}, "
-                     f"{_num(r['ci_high'])}] | {r['target']} |")
-    return lines + [""]
-
-
-def _number_table(nums: list) -> list:
-    if not nums:
-        return []
-    lines = ["| number | n | mean | std | 95% interval |", "|---|---|---|---|---|"]
-    for r in nums:
-        lines.append(f"| {r['quantity']} | {r['n']} | {_num(r['mean'])} | "
-                     f"{_num(r['std'])} | [{_num(r['ci_low'])}, {_num(r['ci_high'])}] |")
-    return lines + [""]
 
 
 def _seed_text(seeds) -> str:
@@ -937,14 +938,7 @@ def _figure(spec: SweepSpec, cells: dict, key, out: str) -> str:
     nrow = max(1, math.ceil(len(panels) / ncol))
     fig, axes = subplots(nrow, ncol, figsize=(3.6 * ncol, 2.8 * nrow), squeeze=False)
     for ax, (qid, label, claim) in zip(axes.ravel(), panels):
-        series = {}
-        for r in recs:
-            sk = tuple(r["grid"].get(k) for k in others)
-            xv = r["grid"].get(key, "all") if key else "all"
-            y = value(r, qid)
-            if y is not None and math.isfinite(y):
-                series.setdefault(sk, {}).setdefault(xv, []).append(y)
-        _draw_series(ax, series, values, xpos, others)
+        _plot_series(ax, recs, key, others, values, xpos, lambda r, q=qid: value(r, q))
         if claim is not None:
             ax.axhline(claim["target_value"], color="k", ls="--", lw=0.8,
                        label=f"target {claim['target']}")
@@ -967,33 +961,40 @@ def _figure(spec: SweepSpec, cells: dict, key, out: str) -> str:
 
 
 def _figure_panels(recs: list):
-    """The panels of a sweep figure and how to read a value: each judged claim's measured
-    value, or (when the module declares no claims) the first 24 scalar numbers."""
+    """``(panels, value)``: a panel ``(id, title, claim)`` per judged claim (or per scalar
+    number, at most 24, when no claim is judged) and ``value(record, id)``."""
     judged = []
     for r in recs:
         for c in r.get("claims") or ():
             if c.get("target_op") and c["id"] not in [j[0] for j in judged]:
                 judged.append((c["id"], c))
     if judged:
-        def value(r, cid):
+        def claim_value(r, cid):
             return next((c["value"] for c in r.get("claims") or () if c["id"] == cid), None)
-        return [(cid, c["claim"], c) for cid, c in judged], value
+        return [(cid, c["claim"], c) for cid, c in judged], claim_value
     names = []
     for r in recs:
         for k in _scalars(r.get("numbers") or {}):
             if k not in names:
                 names.append(k)
 
-    def number(r, name):
+    def number_value(r, name):
         return _scalars(r.get("numbers") or {}).get(name)
-    return [(n, n, None) for n in names[:24]], number
+    return [(n, n, None) for n in names[:24]], number_value
 
 
-def _draw_series(ax, series: dict, values, xpos: dict, others: list) -> None:
-    """One series per value of the other swept keys: single seeds as dots, the mean with
+def _plot_series(ax, recs: list, key, others: list, values, xpos: dict, value) -> None:
+    """One series per setting of the ``others`` keys: single seeds as dots, the mean with
     its +-1 std bar."""
     import numpy as np
 
+    series = {}
+    for r in recs:
+        sk = tuple(r["grid"].get(k) for k in others)
+        xv = r["grid"].get(key, "all") if key else "all"
+        y = value(r)
+        if y is not None and math.isfinite(y):
+            series.setdefault(sk, {}).setdefault(xv, []).append(y)
     for i, (sk, pts) in enumerate(sorted(series.items())):
         lab = ", ".join(f"{k}={v}" for k, v in zip(others, sk)) or None
         order = [v for v in values if v in pts]
@@ -1001,7 +1002,8 @@ def _draw_series(ax, series: dict, values, xpos: dict, others: list) -> None:
         mean = np.array([np.mean(pts[v]) for v in order])
         std = np.array([np.std(pts[v], ddof=1) if len(pts[v]) > 1 else 0.0 for v in order])
         for v in order:
-            ax.plot([xpos[v]] * len(pts[v]), pts[v], ".", color=f"C{i % 10}", alpha=0.35, ms=4)
+            ax.plot([xpos[v]] * len(pts[v]), pts[v], ".", color=f"C{i % 10}", alpha=0.35,
+                    ms=4)
         ax.errorbar(xx, mean, yerr=std, marker="o", ms=3, capsize=3, color=f"C{i % 10}",
                     label=lab)
 

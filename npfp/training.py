@@ -17,6 +17,7 @@ Hooks:
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -63,31 +64,76 @@ class History:
                 "steps": int(self.steps), "seconds": float(self.seconds)}
 
 
+#: the progress lines of the :class:`npfp.experiments.Stages` stages running now (innermost
+#: last); a :class:`Progress` updated while one runs reports into that line
+_STAGE_LINES: list = []
+
+
 class Progress:
-    """A one-line progress display on stderr for long runs.
+    """A one-line progress display on stderr for long runs: ``i/total``, the values given
+    to :meth:`update`, the elapsed time and (``eta=True``) an ETA linear in ``i``.
 
     Off by default under pytest and when stderr is not a terminal; ``enabled=True``
-    forces it on.
+    forces it on.  Inside a stage of :class:`npfp.experiments.Stages` the stage's line
+    decides instead: a loop's display (e.g. the epochs of :func:`fit`) becomes the second
+    half of the stage's line when that line is shown, and stays silent when it is not
+    (``--no-progress``, not a terminal), whatever its own ``enabled``.
     """
 
-    def __init__(self, total: int, label: str = "", enabled=None, stream=None):
+    def __init__(self, total: int, label: str = "", enabled=None, stream=None,
+                 unit: str = "", eta: bool = True):
         if enabled is None:
             enabled = sys.stderr.isatty() and "PYTEST_CURRENT_TEST" not in os.environ
         self.enabled = bool(enabled)
-        self.total, self.label = total, label
+        self.total, self.label, self.unit, self.eta = total, label, unit, eta
         self.stream = stream or sys.stderr
         self.t0 = time.perf_counter()
+        self.inner = ""        # a stage line: the text of the loop running inside the stage
+        self._head = ""
+        self._shown = 0.0
 
-    def update(self, i: int, **values) -> None:
-        if not self.enabled:
-            return
+    def _stage_line(self):
+        """The line of the innermost running stage, when this display is not that line."""
+        return None if not _STAGE_LINES or self in _STAGE_LINES else _STAGE_LINES[-1]
+
+    def text(self, i: int, **values) -> str:
+        """``label i/total [unit] [elapsed, ETA] values`` (the times first: a narrow
+        terminal cuts the end of the line)."""
         parts = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                          for k, v in values.items())
         el = time.perf_counter() - self.t0
-        self.stream.write(f"\r{self.label} {i}/{self.total} {parts} [{el:.1f}s]\033[K")
+        eta = f", ETA {el / i * (self.total - i):.0f}s" if self.eta and 0 < i < self.total else ""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.label} {i}/{self.total}{unit} [{el:.1f}s{eta}] {parts}".rstrip()
+
+    def update(self, i: int, **values) -> None:
+        """Show step ``i`` of ``total`` with ``values`` (at most ten writes a second)."""
+        stage = self._stage_line()
+        if stage is not None:
+            if stage.enabled:
+                stage.inner = self.text(i, **values)
+                stage._write(i >= self.total)
+            return
+        if self.enabled:
+            self._head = self.text(i, **values)
+            self._write(True)
+
+    def _write(self, force: bool) -> None:
+        now = time.perf_counter()
+        if not force and now - self._shown < 0.1:
+            return
+        self._shown = now
+        line = self._head + (f" | {self.inner}" if self.inner else "")
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        self.stream.write(f"\r{line[:width]}\033[K")
         self.stream.flush()
 
     def close(self) -> None:
+        """End the line (a loop inside a stage only clears its part of the stage's line)."""
+        stage = self._stage_line()
+        if stage is not None:
+            stage.inner = ""
+            return
         if self.enabled:
             self.stream.write("\n")
             self.stream.flush()
@@ -179,7 +225,7 @@ def fit(model: Model, X, y, *, epochs: int, lr: float | None = None, optimizer=N
     hist = History(metrics={k: [] for k in metrics})
     if 0 in snapshot_steps:
         hist.snapshots[0] = {k: v.copy() for k, v in model.params.items()}
-    bar = Progress(epochs, label, progress)
+    bar = Progress(epochs, label, progress, unit="epochs")
     t0 = time.perf_counter()
     step = 0
     for epoch in range(epochs):

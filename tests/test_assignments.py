@@ -405,3 +405,27 @@ def test_grade_without_pytest_says_which_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pytest", None)
     with pytest.raises(MissingExtraError, match=r"pip install '\.\[test\]'"):
         grade(str(tmp_path), "a-backprop")
+
+
+def test_sizes_from_the_command_line(tmp_path, capsys):
+    from npfp.assignments import template_sizes
+    from npfp.cli import main
+
+    assert template_sizes("a-backprop") == {"d": 5, "m": 4, "n": 7}
+    out = str(tmp_path / "course")
+    assert main(["assignments", "make", out, "--only", "a-backprop", "b-attacks",
+                 "--size", "d=6", "n=9"]) == 0
+    with open(os.path.join(out, "a-backprop", "starter.py"), encoding="utf-8") as fh:
+        assert "d, m, n = 6, 4, 9" in fh.read()
+    with open(os.path.join(out, "b-attacks", "starter.py"), encoding="utf-8") as fh:
+        text = fh.read()
+        assert "d, n = 6, 9" in text and "{{" not in text
+    capsys.readouterr()
+    assert main(["assignments", "make", out, "--overwrite", "--size", "q=3"]) == 2
+    assert "unknown size 'q'" in capsys.readouterr().err
+    assert main(["assignments", "make", out, "--overwrite", "--size", "d=0"]) == 2
+    assert "size d must be an integer >= 1" in capsys.readouterr().err
+    res = subprocess.run([sys.executable, "starter.py"], cwd=os.path.join(out, "a-backprop"),
+                         env=dict(ENV, PYTHONPATH=os.getcwd()), capture_output=True, text=True,
+                         timeout=300)
+    assert "NotImplementedError" in res.stderr    # the stub runs up to the student's part

@@ -165,3 +165,34 @@ def test_reproduce_preset_and_quick_are_exclusive(capsys):
     assert main(["reproduce", "purification", "--quick", "--preset", "scale"]) == 2
     assert main(["reproduce", "purification", "--preset", "huge"]) == 2
     assert "preset" in capsys.readouterr().err
+
+
+def test_reproduce_missing_extra_one_line_exit_2_no_empty_folder(monkeypatch, tmp_path, capsys):
+    from npfp._extras import require
+
+    def run(cfg, progress=None):
+        return require("npfp_no_such_module", "digits", "this run")
+
+    _fake_experiment(monkeypatch, lambda cfg, progress=None: object())
+    assert main(["reproduce", "purification", "--quick", "--out", str(tmp_path)]) == 0
+    _fake_experiment(monkeypatch, run)
+    assert main(["reproduce", "purification", "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "pip install '.[digits]'" in err and "pip install 'npfp[digits]'" in err
+    base = tmp_path / "purification"
+    assert sorted(p.name for p in base.iterdir()) == ["latest", "run-1"]   # run-2 removed
+    assert os.readlink(base / "latest") == "run-1"
+
+
+def test_reproduce_prints_the_changed_settings_not_the_config(monkeypatch, tmp_path, capsys):
+    _fake_experiment(monkeypatch, lambda cfg, progress=None: object())
+    assert main(["reproduce", "purification", "--quick", "--set", "d=48", "--out",
+                 str(tmp_path)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "--preset quick" in first and "changed from the preset: d=48" in first
+    assert "Config(" not in first and len(first) < 200
+    from npfp.experiments import changed_settings
+    from npfp.purification.experiment import Config
+    assert changed_settings(Config()) == ""
+    assert changed_settings(Config(d=48, ranks=(1, 2))) == "d=48 ranks=1,2"

@@ -135,8 +135,9 @@ print("saved", paths)
 T = np.arange(1, len(r.U) + 1)
 fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
 ax[0].plot(T, r.U, label="U")
-for q_, ls in ((10, ":"), (50, "-"), (90, ":")):
-    ax[0].plot(T, np.percentile(r.V, q_, axis=1), ls=ls, color="C1", label=f"V_i, {q_}th pct")
+ax[0].plot(T, np.median(r.V, axis=1), color="C1", label="V_i, median")
+ax[0].fill_between(T, np.percentile(r.V, 10, axis=1), np.percentile(r.V, 90, axis=1),
+                   color="C1", alpha=0.25, label="V_i, 10th-90th pct")
 ax[0].set_yscale("symlog", linthresh=1e-2)
 ax[0].set_xlabel("epoch")
 ax[0].legend(fontsize=8)

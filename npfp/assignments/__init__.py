@@ -39,7 +39,8 @@ import sys
 from dataclasses import dataclass
 
 __all__ = ["Assignment", "ASSIGNMENTS", "BEGIN", "END", "find_solution_regions", "stub_source",
-           "hide_source", "make", "grade", "main", "add_arguments", "FolderExistsError"]
+           "hide_source", "make", "grade", "main", "add_arguments", "FolderExistsError",
+           "template_sizes"]
 
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
@@ -291,11 +292,38 @@ def _check_seed(seed) -> int:
     return int(seed)
 
 
-def _fill(text: str, a: Assignment, package: str, seed: int) -> str:
+_SIZE = re.compile(r"\{\{SIZE (\w+)=(\d+)\}\}")
+
+
+def template_sizes(assignment: str) -> dict:
+    """The sizes a starter takes from ``make(sizes=...)`` / ``--size``, with their defaults
+    (the ``{{SIZE name=default}}`` placeholders of its template)."""
+    if assignment not in ASSIGNMENTS:
+        raise ValueError(f"unknown assignment {assignment!r}; choose from {list(ASSIGNMENTS)}")
+    path = os.path.join(_TEMPLATES, ASSIGNMENTS[assignment].template, "starter.py")
+    with open(path, encoding="utf-8") as fh:
+        return {k: int(v) for k, v in _SIZE.findall(fh.read())}
+
+
+def _check_sizes(sizes, ids) -> dict:
+    """``sizes`` as {name: int >= 1}; every name must be a size of one of ``ids``."""
+    sizes = dict(sizes or {})
+    known = {k for i in ids for k in template_sizes(i)}
+    for k, v in sizes.items():
+        if k not in known:
+            raise ValueError(f"unknown size {k!r} (sizes); the starters of {', '.join(ids)} "
+                             f"take {sorted(known)}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"size {k} must be an integer >= 1, got {v!r}")
+    return sizes
+
+
+def _fill(text: str, a: Assignment, package: str, seed: int, sizes=None) -> str:
     if "# {{GRADING_HELPERS}}" in text:
         with open(os.path.join(_TEMPLATES, "_grading.py"), encoding="utf-8") as fh:
             helpers = fh.read()
         text = re.sub(r"^# \{\{GRADING_HELPERS\}\}.*\n", lambda m: helpers, text, flags=re.M)
+    text = _SIZE.sub(lambda m: str((sizes or {}).get(m.group(1), m.group(2))), text)
     return (text.replace("{{ASSIGNMENT_ID}}", a.id).replace("{{TITLE}}", a.title)
             .replace("{{PACKAGE}}", package).replace("{{SEED}}", str(seed))
             .replace("{{ASSIGNMENT_MODULE}}", a.id.replace("-", "_"))
@@ -311,7 +339,7 @@ def _by_file(specs) -> dict:
 
 
 def make(outdir: str, ids=None, *, keep_solutions: bool = False, package: str = "student_npfp",
-         overwrite: bool = False, seed: int = 0) -> list:
+         overwrite: bool = False, seed: int = 0, sizes=None) -> list:
     """Write the assignments ``ids`` (default all) into ``outdir``; return their folders.
 
     Parameters
@@ -331,6 +359,9 @@ def make(outdir: str, ids=None, *, keep_solutions: bool = False, package: str = 
     seed : int
         Seed of the starter's data and of the random cases of the autograder's exact
         checks (the environment variable NPFP_AUTOGRADE_SEED overrides it when grading).
+    sizes : dict of str -> int, optional
+        The starters' problem sizes (e.g. ``{"d": 64, "n": 4000}``; each assignment's are
+        :func:`template_sizes`); a name is applied to every chosen starter that has it.
     """
     ids = list(ASSIGNMENTS) if not ids else list(ids)
     unknown = [i for i in ids if i not in ASSIGNMENTS]
@@ -338,20 +369,20 @@ def make(outdir: str, ids=None, *, keep_solutions: bool = False, package: str = 
         raise ValueError(f"unknown assignments {unknown}; choose from {list(ASSIGNMENTS)}")
     if not package.isidentifier() or package == "npfp":
         raise ValueError(f"package must be a Python identifier other than 'npfp', got {package!r}")
-    seed = _check_seed(seed)
+    seed, sizes = _check_seed(seed), _check_sizes(sizes, ids)
     existing = [os.path.join(outdir, a) for a in ids if os.path.exists(os.path.join(outdir, a))]
     if existing and not overwrite:
         raise FolderExistsError(existing)
     os.makedirs(outdir, exist_ok=True)
-    folders = [_write_assignment(ASSIGNMENTS[aid], outdir, package, keep_solutions, seed)
+    folders = [_write_assignment(outdir, ASSIGNMENTS[aid], package, keep_solutions, seed, sizes)
                for aid in ids]
     _write_course_files(outdir, package)
     return folders
 
 
-def _write_assignment(a, outdir: str, package: str, keep_solutions: bool, seed: int) -> str:
-    """One assignment folder: the package copy with its stubs, and the filled templates
-    (README, starter, autograder under its own file name)."""
+def _write_assignment(outdir: str, a: Assignment, package: str, keep_solutions: bool,
+                      seed: int, sizes: dict) -> str:
+    """One assignment folder: the student package, then the filled templates."""
     folder = os.path.join(outdir, a.id)
     if os.path.exists(folder):
         shutil.rmtree(folder)
@@ -362,7 +393,7 @@ def _write_assignment(a, outdir: str, package: str, keep_solutions: bool, seed: 
             src = os.path.join(tdir, name)
             if os.path.isfile(src) and name.endswith((".py", ".md", ".ini")):
                 with open(src, encoding="utf-8") as fh:
-                    text = _fill(fh.read(), a, package, seed)
+                    text = _fill(fh.read(), a, package, seed, sizes)
                 dest = a.test_file if name == "test_autograder.py" else name
                 with open(os.path.join(folder, dest), "w", encoding="utf-8") as fh:
                     fh.write(text)
@@ -370,8 +401,7 @@ def _write_assignment(a, outdir: str, package: str, keep_solutions: bool, seed: 
 
 
 def _write_course_files(outdir: str, package: str) -> None:
-    """The course folder's README.md (every assignment present) and pytest.ini (so pytest
-    from the course root grades every folder)."""
+    """The course folder's README.md (every assignment present) and pytest.ini."""
     present = [i for i in ASSIGNMENTS if os.path.isdir(os.path.join(outdir, i))]
     with open(os.path.join(outdir, "README.md"), "w", encoding="utf-8") as fh:
         fh.write("# npfp assignments\n\nEach folder is one assignment; read its README.md, work "
@@ -460,44 +490,6 @@ def grade(submissions: str, assignment: str, csv_path=None, *, timeout: float = 
     import tempfile
 
     out = sys.stdout if out is None else out
-    seed = _check_grade_args(submissions, assignment, seed, timeout)
-    a = ASSIGNMENTS[assignment]
-    students = sorted(d for d in os.listdir(submissions)
-                      if os.path.isdir(os.path.join(submissions, d)) and not d.startswith("."))
-    env = dict(os.environ, MPLBACKEND="Agg")
-    env.pop("NPFP_AUTOGRADE_TARGET", None)
-    if seed is not None:
-        env["NPFP_AUTOGRADE_SEED"] = str(seed)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="npfp-grade-") as tmp:
-        pristine, tests = _collect_autograder(tmp, a, package, env, timeout)
-        parts: dict = {}
-        for t in tests:
-            parts.setdefault(_part(t), []).append(t)
-        print(f"grading {len(students)} submissions of {assignment} ({len(tests)} checks in "
-              f"{len(parts)} parts)", file=out, flush=True)
-        for i, student in enumerate(students):
-            try:
-                results, note = _grade_one(os.path.join(submissions, student),
-                                           os.path.join(tmp, f"s{i}"), pristine, a, tests,
-                                           package, env, timeout)
-            except Exception as exc:  # a broken submission scores 0; the run goes on
-                results, note = {}, f"error: {exc}"
-            passed = sum(1 for t in tests if t in results and results[t] is None)
-            row = {"student": student, "passed": passed, "total": len(tests)}
-            for part, ts in parts.items():
-                row[part] = f"{sum(1 for t in ts if t in results and results[t] is None)}/{len(ts)}"
-            row["note"] = note
-            rows.append(row)
-            print(f"{student:24s} {passed:3d}/{len(tests)}  {note[:100]}", file=out, flush=True)
-    if csv_path:
-        _write_scores(csv_path, rows, parts)
-        print(f"wrote {csv_path}", file=out)
-    return rows
-
-
-def _check_grade_args(submissions, assignment, seed, timeout):
-    """Validate :func:`grade`'s arguments (each error names its option); returns the seed."""
     if assignment not in ASSIGNMENTS:
         raise ValueError(f"unknown assignment {assignment!r} (--assignment); choose from "
                          f"{list(ASSIGNMENTS)}")
@@ -510,12 +502,36 @@ def _check_grade_args(submissions, assignment, seed, timeout):
     from .._extras import require
 
     require("pytest", "test", "npfp assignments grade")     # the autograders run under pytest
-    return seed
+    a = ASSIGNMENTS[assignment]
+    students = sorted(d for d in os.listdir(submissions)
+                      if os.path.isdir(os.path.join(submissions, d)) and not d.startswith("."))
+    env = dict(os.environ, MPLBACKEND="Agg")
+    env.pop("NPFP_AUTOGRADE_TARGET", None)
+    if seed is not None:
+        env["NPFP_AUTOGRADE_SEED"] = str(seed)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="npfp-grade-") as tmp:
+        pristine, tests = _pristine_autograder(tmp, a, package, env, timeout)
+        parts: dict = {}
+        for t in tests:
+            parts.setdefault(_part(t), []).append(t)
+        print(f"grading {len(students)} submissions of {assignment} ({len(tests)} checks in "
+              f"{len(parts)} parts)", file=out, flush=True)
+        for i, student in enumerate(students):
+            job = (os.path.join(submissions, student), os.path.join(tmp, f"s{i}"), pristine)
+            results, note = _grade_one(*job, a, tests, env, timeout, package)
+            rows.append(_score_row(student, results, note, tests, parts))
+            print(f"{student:24s} {rows[-1]['passed']:3d}/{len(tests)}  {note[:100]}",
+                  file=out, flush=True)
+    if csv_path:
+        _write_scores(csv_path, rows, parts)
+        print(f"wrote {csv_path}", file=out)
+    return rows
 
 
-def _collect_autograder(tmp: str, a, package: str, env: dict, timeout: float):
-    """A pristine copy of the autograder and its list of tests, collected on the reference
-    library (so a student's broken package cannot hide a test)."""
+def _pristine_autograder(tmp: str, a: Assignment, package: str, env: dict, timeout: float):
+    """A fresh copy of the assignment (its autograder) and its list of tests, collected
+    on the reference library."""
     (pristine,) = make(os.path.join(tmp, "pristine"), [a.id], package=package)
     ref_env = dict(env, NPFP_AUTOGRADE_TARGET="npfp")
     res = _run_pytest(pristine, ref_env, timeout, ["--collect-only", a.test_file])
@@ -526,28 +542,42 @@ def _collect_autograder(tmp: str, a, package: str, env: dict, timeout: float):
     return pristine, tests
 
 
-def _grade_one(student_dir: str, work: str, pristine: str, a, tests: list, package: str,
-               env: dict, timeout: float):
-    """Run the pristine autograder on one student's package copied into ``work``; returns
-    ({test: None or its failure}, note).  Raises when nothing could be graded."""
-    pkg = _find_package(student_dir, package)
-    shutil.copytree(pkg, os.path.join(work, package),
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name in (a.test_file, "pytest.ini"):
-        shutil.copy(os.path.join(pristine, name), os.path.join(work, name))
-    report = os.path.join(work, "report.xml")
+def _grade_one(student_dir: str, work: str, pristine: str, a: Assignment, tests: list,
+               env: dict, timeout: float, package: str):
+    """``(results, note)`` of one submission: {test: None if passed, else its message}
+    and the first failure; a broken submission gives ``({}, 'error: ...')``, never raises."""
     try:
-        res = _run_pytest(work, env, timeout, [f"--junitxml={report}", a.test_file])
-    except Exception as exc:    # subprocess.TimeoutExpired
-        raise RuntimeError(f"timed out after {timeout:g} s") from exc
-    results = {}
-    if os.path.isfile(report):
-        results = {k: v for k, v in _junit_results(report).items() if k in tests}
-    if not results:
-        raise RuntimeError(_last_error_line(res.stdout + res.stderr, package))
-    failed = [t for t in tests if results.get(t, "not run") is not None]
-    note = f"first failure: {failed[0]}: {results.get(failed[0]) or 'not run'}" if failed else ""
-    return results, note
+        pkg = _find_package(student_dir, package)
+        shutil.copytree(pkg, os.path.join(work, package),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for name in (a.test_file, "pytest.ini"):
+            shutil.copy(os.path.join(pristine, name), os.path.join(work, name))
+        report = os.path.join(work, "report.xml")
+        try:
+            res = _run_pytest(work, env, timeout, [f"--junitxml={report}", a.test_file])
+        except Exception as exc:    # subprocess.TimeoutExpired
+            raise RuntimeError(f"timed out after {timeout:g} s") from exc
+        results = {}
+        if os.path.isfile(report):
+            results = {k: v for k, v in _junit_results(report).items() if k in tests}
+        if not results:
+            raise RuntimeError(_last_error_line(res.stdout + res.stderr, package))
+        failed = [t for t in tests if results.get(t, "not run") is not None]
+        note = f"first failure: {failed[0]}: {results.get(failed[0]) or 'not run'}" \
+            if failed else ""
+        return results, note
+    except Exception as exc:  # noqa: BLE001 - a broken submission scores 0; the run goes on
+        return {}, f"error: {exc}"
+
+
+def _score_row(student: str, results: dict, note: str, tests: list, parts: dict) -> dict:
+    """One CSV row: passed/total overall and ``"passed/total"`` per part."""
+    ok = [t for t in tests if t in results and results[t] is None]
+    row = {"student": student, "passed": len(ok), "total": len(tests)}
+    for part, ts in parts.items():
+        row[part] = f"{sum(1 for t in ts if t in ok)}/{len(ts)}"
+    row["note"] = note
+    return row
 
 
 def _write_scores(csv_path: str, rows: list, parts: dict) -> None:
@@ -574,6 +604,9 @@ def add_arguments(parser) -> None:
                    help="replace existing assignment folders (deletes their content)")
     p.add_argument("--seed", type=int, default=0, metavar="S",
                    help="seed of the starters' data and the autograders' random cases (default 0)")
+    p.add_argument("--size", nargs="+", default=[], metavar="NAME=N",
+                   help="the starters' problem sizes, e.g. --size d=64 n=4000 (`npfp "
+                        "assignments list` shows each assignment's sizes and defaults)")
     p = sub.add_parser("grade", help="grade a class: one folder per student in SUBMISSIONS_DIR")
     p.add_argument("submissions", metavar="SUBMISSIONS_DIR",
                    help="one folder per student, holding their assignment folder "
@@ -587,6 +620,17 @@ def add_arguments(parser) -> None:
                    help="grade with other random cases than the students had (NPFP_AUTOGRADE_SEED)")
 
 
+def _parse_sizes(items) -> dict:
+    """``['d=64', 'n=4000']`` -> ``{'d': 64, 'n': 4000}`` (a ValueError names a bad item)."""
+    sizes = {}
+    for item in items or ():
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise ValueError(f"--size takes NAME=N with N a positive integer, got {item!r}")
+        sizes[name.strip()] = int(value)
+    return sizes
+
+
 def main(args=None) -> int:
     """Entry point of ``npfp assignments {list | make OUTDIR | grade SUBMISSIONS_DIR}``."""
     import argparse
@@ -597,7 +641,8 @@ def main(args=None) -> int:
         args = p.parse_args(args)
     if args.action == "list":
         for a in ASSIGNMENTS.values():
-            print(f"{a.id:16s} {a.title}")
+            sizes = " ".join(f"{k}={v}" for k, v in template_sizes(a.id).items())
+            print(f"{a.id:16s} {a.title}  [sizes: {sizes}]")
         return 0
     if args.action == "grade":
         try:
@@ -609,7 +654,7 @@ def main(args=None) -> int:
         return 0
     try:
         folders = make(args.outdir, args.only, keep_solutions=args.with_solutions,
-                       overwrite=args.overwrite, seed=args.seed)
+                       overwrite=args.overwrite, seed=args.seed, sizes=_parse_sizes(args.size))
     except FolderExistsError as exc:
         print(f"npfp assignments make: error: {', '.join(exc.folders)} already exist(s); "
               f"pass --overwrite to replace (this deletes the work in it), or choose another "

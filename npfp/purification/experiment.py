@@ -542,8 +542,11 @@ def _figure_robust_accuracy(result: Result, outdir: str) -> str:
     groups = [g for g in groups if g[1]]
     fig, axes = subplots(1, len(groups), figsize=(5.2 * len(groups), 3.8), squeeze=False)
     for ax, (title, keys) in zip(axes[0], groups):
-        for i, name in enumerate(keys):
+        # one colour per model, solid before and dashed after adversarial training
+        family = list(dict.fromkeys(k.replace(" clean", "").replace(" AT", "") for k in keys))
+        for name in keys:
             ls = "--" if name.endswith("AT") and "net" not in name else "-"
+            i = family.index(name.replace(" clean", "").replace(" AT", ""))
             ax.plot(radii, result.curves[name], ls, marker="o", ms=3, label=name,
                     color=f"C{i % 10}")
         ax.axvline(result.numbers["tau"], color="k", lw=0.8, ls=":")

@@ -31,7 +31,7 @@ from {{PACKAGE}}.attacks import FGM, PGD, linear_robust_accuracy, linear_robust_
 from {{PACKAGE}}.nn import LinearModel  # noqa: E402
 
 rng = np.random.default_rng({{SEED}})
-d, n = 20, 500
+d, n = {{SIZE d=20}}, {{SIZE n=500}}
 w = rng.standard_normal(d)
 model = LinearModel(w, 0.3)
 X = rng.standard_normal((n, d))

@@ -32,9 +32,9 @@ from {{PACKAGE}}.averaging import (MultiClusterData, averaged_feature_direction,
                                    feature_decoupling_network, train_binary)
 
 rng = np.random.default_rng({{SEED}})
-data = MultiClusterData.create(d=512, k=10, rng=rng)
-X, y = data.sample(300, rng)[:2]
-Xt, yt = data.sample(300, rng)[:2]
+data = MultiClusterData.create(d={{SIZE d=512}}, k={{SIZE k=10}}, rng=rng)
+X, y = data.sample({{SIZE n=300}}, rng)[:2]
+Xt, yt = data.sample({{SIZE n_test=300}}, rng)[:2]
 
 # %% [markdown]
 # ## Gradient descent averages the features

@@ -30,7 +30,7 @@ sys.path.insert(0, HERE)  # so that the student copy in this folder is imported
 from {{PACKAGE}}.nn import SymmetricReLUNet  # noqa: E402
 
 rng = np.random.default_rng({{SEED}})
-d, m, n = 5, 4, 7
+d, m, n = {{SIZE d=5}}, {{SIZE m=4}}, {{SIZE n=7}}
 net = SymmetricReLUNet(d, m, init_scale=0.5, bias=0.1, train_bias=True, rng=rng)
 X = rng.standard_normal((n, d))
 y = np.where(rng.random(n) < 0.5, -1.0, 1.0)

@@ -34,16 +34,16 @@ from {{PACKAGE}}.purification.measures import (init_correlation, purification_de
                                                purified_fraction)
 
 rng = np.random.default_rng({{SEED}})
-d, tau = 32, 0.3
+d, tau = {{SIZE d=32}}, 0.3
 data = SparseCodingData.create(d, 2, rng=rng)     # x = M z, z sparse, y = sign(<w*, z>)
-X, y = data.sample(2000, rng)
-Xt, yt = data.sample(300, rng)
+X, y = data.sample({{SIZE n=2000}}, rng)
+Xt, yt = data.sample({{SIZE n_test=300}}, rng)
 
 # %% [markdown]
 # ## Clean training, then adversarial training from the clean weights
 
 # %%
-net = make_network(d, 128, rng=rng)
+net = make_network(d, {{SIZE m=128}}, rng=rng)
 W0 = net.params["W"].copy()
 train_clean(net, X, y, kappa=0.4, epochs=15, rng=rng)
 net_adv, _ = train_adversarial(net, X, y, attack=FGM(tau), kappa=0.4, epochs=10, rng=rng)
