@@ -36,8 +36,11 @@ docs/papers/robust-features.md):
   logits (a tie), never below them.
 * **Scales**: the dense signal dominates the clean gradient, P beta^q > alpha^q for the
   power q of the smoothed ReLU (the growth rate of <w, v> vs <w, u> in its polynomial
-  part), while alpha > 2 eps and eps sqrt(D) >= 2 beta; see
-  :meth:`RobustFeatureData.scale_report`.
+  part), while eps sqrt(D) >= 2 beta and (P + 1) eps < alpha (the attacker cannot add
+  up a wrong class's robust coordinate over the P patches); see
+  :meth:`RobustFeatureData.scale_report`.  Together they need
+  D^(3/2) > 8 (P + 1)^3 / P (docs/papers/robust-features.md): few patches, many dense
+  coordinates (defaults P = 8, D = 255).
 """
 from __future__ import annotations
 
@@ -130,8 +133,8 @@ class RobustFeatureData:
     sigma_p: float
 
     @classmethod
-    def create(cls, K: int = 4, D: int = 126, P: int = 32, n_robust: int = 1,
-               alpha: float = 0.8, beta: float = 0.35, sigma_p: float = 0.02):
+    def create(cls, K: int = 4, D: int = 255, P: int = 8, n_robust: int = 1,
+               alpha: float = 0.8, beta: float = 0.55, sigma_p: float = 0.02):
         """Build the features (deterministic: no randomness until :meth:`sample`)."""
         P = check_int(P, "P", minimum=1)
         n_robust = check_int(n_robust, "n_robust", minimum=1, maximum=P)
@@ -176,6 +179,10 @@ class RobustFeatureData:
     def scale_report(self, eps: float, q: float = 3.0) -> dict:
         r"""The scale conditions of the data model at l_inf radius eps.
 
+        * ``no_assembly``: (P + 1) eps < alpha (the attacker cannot assemble a wrong
+          class's robust signal from the P patches: with a convex activation the ideal
+          network, filters c u_j, is robust for every c;
+          :func:`npfp.robust_features.measures.ideal_robust_filters`);
         * ``robust_survives``: alpha > 2 eps (an l_inf move of eps per coordinate leaves
           more of u_y on the robust patch than it can add to any u_j);
         * ``nonrobust_reversed``: eps sqrt(D) >= 2 beta (-eps sign(v_y) on every patch
@@ -186,7 +193,8 @@ class RobustFeatureData:
         """
         eps = check_nonnegative(eps, "eps")
         ratio = self.P * self.beta ** q / (self.n_robust * self.alpha ** q)
-        return {"robust_survives": bool(self.alpha > 2 * eps),
+        return {"no_assembly": bool((self.P + 1) * eps < self.alpha),
+                "robust_survives": bool(self.alpha > 2 * eps),
                 "nonrobust_reversed": bool(eps * np.sqrt(self.D) >= 2 * self.beta),
                 "dense_dominates": float(ratio),
                 "nonrobust_shift": float(eps * np.sqrt(self.D))}

@@ -3,30 +3,30 @@ r"""``npfp reproduce robust-features``: standard vs adversarial training on robu
 B. Li & Y. Li (arXiv 2410.08503): a two-layer smoothed-ReLU CNN trained by standard
 gradient descent learns mainly the dense non-robust features (good clean accuracy, but
 fooled by a perturbation along -v_y on every patch); gradient-based adversarial training
-strengthens robust-feature learning and suppresses non-robust-feature learning.
+*from random initialisation* strengthens robust-feature learning and suppresses
+non-robust-feature learning.
 
 Setting (library choices, docs/papers/robust-features.md):
 
-* data :class:`npfp.robust_features.data.RobustFeatureData` (K = 4 classes, P = 32
+* data :class:`npfp.robust_features.data.RobustFeatureData` (K = 4 classes, P = 8
   patches, robust feature on one patch, non-robust feature on all patches), l_inf threat
-  model of radius eps with alpha > 2 eps and eps sqrt(D) >= 2 beta;
+  model of radius eps with (P + 1) eps < alpha (no wrong-class robust signal can be
+  assembled from the P patches: the ideal robust network is certified at every scale),
+  eps sqrt(D) >= 2 beta (the budget reverses the dense feature) and P beta^q > alpha^q
+  (the dense feature wins the clean race);
 * learner :class:`npfp.nn.PatchCNN` with the smoothed ReLU (``activation='sigma'``,
   rho, q = 3), softmax cross-entropy, small Gaussian init, full-batch gradient descent
   (:func:`npfp.training.fit`), the feature-learning curves recorded through its
   ``metrics`` hook;
-* adversarial training with the one-step attack of the paper (one gradient-ascent step on
-  the input, here the l_inf steepest step of length ``one_step_size * eps`` from a
-  random start: :class:`npfp.attacks.PGD` with ``steps=1``), with multi-step PGD, and
-  with the one-step model continued by PGD (``adv_one_step_then_pgd``; the variant that
-  reaches the robust-accuracy target, see docs/papers/robust-features.md).
-  All start from the weights after ``warmup`` epochs of standard training: from a
-  random initialisation in this small setting, the l_inf attacker exploits the dense
-  random filters (it moves every coordinate by eps against ||w||_1) and adversarial
-  training shrinks all weights to zero before any feature is learned (measured;
-  set ``warmup=0`` to see it);
-* evaluation: clean accuracy, accuracy under the model-independent attack
-  Delta_p = -eps sign(v_y) (:func:`npfp.robust_features.measures.nonrobust_attack`),
-  and under PGD-l_inf (``eval_steps`` steps, random start).
+* adversarial training from the random initialisation, as in the paper, with the
+  one-step attack (one l_inf gradient-ascent step of length ``one_step_size * eps`` from
+  a random start: :class:`npfp.attacks.PGD` with ``steps=1``) and with multi-step PGD;
+  and, as the library's contrast, PGD adversarial training warm-started from ``warmup``
+  epochs of standard training (``adv_pgd_warm``);
+* evaluation: clean accuracy and robust accuracy as the per-point worst case of PGD-l_inf
+  (``eval_steps`` steps, ``eval_restarts`` random starts) and the fixed attacks of
+  :func:`npfp.robust_features.measures.structured_attacks` (-eps sign(v_y) on every
+  patch; the wrong class's robust coordinate on every patch, alone or with a dense part).
 """
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ import numpy as np
 from ..attacks import PGD
 from ..claims import evaluate as evaluate_claims
 from ..claims import verdict_table
+from ..evaluation import robust_mask
 from ..experiments import Stages, save_json, save_npz
 from ..plotting import save_figure, subplots
 from ..nn import PatchCNN
@@ -45,7 +46,8 @@ from ..optim import SGD
 from ..training import fit
 from .claims import CLAIMS, METHODS, TITLES
 from .data import RobustFeatureData
-from .measures import feature_metrics, nonrobust_attack, nonrobust_correlation, robust_correlation
+from .measures import (feature_metrics, nonrobust_attack, nonrobust_correlation,
+                       robust_correlation, structured_attacks)
 
 __all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save", "make_model",
            "train_phase", "train_all", "one_step_attack", "pgd_attack", "evaluate", "METHODS",
@@ -53,16 +55,16 @@ __all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save", "
 
 @dataclass(frozen=True)
 class Config:
-    """Configuration of ``npfp reproduce robust-features`` (defaults: about 40 s on 2 cores)."""
+    """Configuration of ``npfp reproduce robust-features`` (defaults: about a minute of CPU)."""
 
     K: int = 4
-    D: int = 126
-    P: int = 32
+    D: int = 255
+    P: int = 8
     n_robust: int = 1
     alpha: float = 0.8
-    beta: float = 0.35
+    beta: float = 0.55
     sigma_p: float = 0.02
-    eps: float = 0.0625
+    eps: float = 0.08
     n_train: int = 200
     n_test: int = 300
     m: int = 8
@@ -71,16 +73,17 @@ class Config:
     init_scale: float = 0.002
     lr: float = 3.0                  # standard training (and the warm-up)
     epochs: int = 60                 # standard training
-    warmup: int = 40                 # standard epochs before adversarial training
-    one_step_lr: float = 0.1
-    one_step_epochs: int = 120
+    one_step_lr: float = 1.0         # one-step adversarial training from random init
+    one_step_epochs: int = 150
     one_step_size: float = 1.25      # one-step attack: l_inf step of length 1.25 eps
-    pgd_lr: float = 0.05
+    pgd_lr: float = 1.0              # PGD adversarial training from random init
     pgd_epochs: int = 150
     train_steps: int = 3             # PGD steps of the multi-step training attack
-    finetune_lr: float = 0.05        # PGD after the one-step phase
-    finetune_epochs: int = 100
+    warmup: int = 40                 # standard epochs before the warm-started PGD training
+    warm_lr: float = 0.05
+    warm_epochs: int = 150
     eval_steps: int = 20
+    eval_restarts: int = 3
     seed: int = 0
 
     def __post_init__(self):
@@ -95,16 +98,17 @@ class Config:
         P = check_int(self.P, "P", minimum=1)
         check_int(self.n_robust, "n_robust", minimum=1, maximum=P)
         for name in ("alpha", "beta", "rho", "lr", "one_step_lr", "one_step_size", "pgd_lr",
-                     "finetune_lr"):
+                     "warm_lr"):
             check_positive(getattr(self, name), name)
         check_nonnegative(self.sigma_p, "sigma_p")
         check_nonnegative(self.eps, "eps")
         check_nonnegative(self.init_scale, "init_scale")
         if check_positive(self.q, "q") < 2:
             raise ValueError(f"q must be >= 2 for the smoothed ReLU, got {self.q}")
-        for name in ("n_train", "n_test", "m", "epochs", "train_steps", "eval_steps"):
+        for name in ("n_train", "n_test", "m", "epochs", "train_steps", "eval_steps",
+                     "eval_restarts"):
             check_int(getattr(self, name), name, minimum=1)
-        for name in ("warmup", "one_step_epochs", "pgd_epochs", "finetune_epochs"):
+        for name in ("warmup", "one_step_epochs", "pgd_epochs", "warm_epochs"):
             check_int(getattr(self, name), name, minimum=0)
         check_int(self.seed, "seed", minimum=0)
 
@@ -112,7 +116,7 @@ class Config:
 def quick_config() -> Config:
     """A reduced configuration (seconds) for tests, tutorials and ``--quick``."""
     return Config(n_train=100, n_test=200, epochs=40, warmup=30, one_step_epochs=60,
-                  pgd_epochs=40, finetune_epochs=40, eval_steps=10)
+                  pgd_epochs=40, warm_epochs=60, eval_steps=10, eval_restarts=1)
 
 
 @dataclass(frozen=True)
@@ -121,10 +125,12 @@ class Result:
     scale: dict
     robust_curves: dict        # method -> (epochs + 1,) class-mean max_r <w_{j,r}, u_j>
     nonrobust_curves: dict     # method -> (epochs + 1,) class-mean max_r <w_{j,r}, v_j>
-    phase_starts: dict         # method -> epochs at which a new training phase starts
+    phase_starts: dict         # method -> epochs at which adversarial training starts
     clean_acc: dict            # method -> float (test)
     nonrobust_attack_acc: dict  # method -> float (test, -eps sign(v_y) on every patch)
-    pgd_acc: dict              # method -> float (test, PGD l_inf)
+    pgd_acc: dict              # method -> float (test, PGD l_inf with restarts)
+    fixed_acc: dict            # method -> float (test, per-point worst of the fixed attacks)
+    robust_acc: dict           # method -> float (test, per-point worst of PGD and fixed)
     robust_corr: dict
     nonrobust_corr: dict
     seconds: float
@@ -159,40 +165,49 @@ def pgd_attack(c: Config) -> PGD:
     return PGD(c.eps, "linf", steps=c.train_steps, random_start=True)
 
 
-def train_all(data: RobustFeatureData, X, y, c: Config, rng=None) -> dict:
-    """Train every method of METHODS; returns method -> (model, robust curve, non-robust curve, phase starts).
+def _from_init(data, X, y, c: Config, attack, epochs: int, lr: float, rng, start=None):
+    """Train a copy of ``start`` (default: a fresh random init); (model, robust, non-robust)."""
+    model = make_model(data, c) if start is None else start.copy()
+    r0, n0 = [robust_correlation(model, data)], [nonrobust_correlation(model, data)]
+    r, n = train_phase(model, data, X, y, epochs=epochs, lr=lr, attack=attack, rng=rng)
+    return model, r0 + r, n0 + n
 
-    The adversarial methods share the standard warm-up (``warmup`` epochs); the last one
-    continues the one-step model with PGD.
+
+def train_all(data: RobustFeatureData, X, y, c: Config, rng=None) -> dict:
+    """Train every method of METHODS; method -> (model, robust curve, non-robust curve, phase starts).
+
+    ``adv_one_step`` and ``adv_pgd`` start from the random initialisation (the paper);
+    ``adv_pgd_warm`` continues the standard model after ``warmup`` epochs [lib contrast].
     """
+    if not 0 <= c.warmup <= c.epochs:
+        raise ValueError(f"warmup must be in [0, epochs={c.epochs}], got {c.warmup}")
     out = {}
-    model = make_model(data, c)
-    rc0, nc0 = [robust_correlation(model, data)], [nonrobust_correlation(model, data)]
-    r, n = train_phase(model, data, X, y, epochs=c.warmup, lr=c.lr, rng=rng)
-    warm, rcw, ncw = model.copy(), rc0 + r, nc0 + n
+    model, rc, nc = _from_init(data, X, y, c, None, c.warmup, c.lr, rng)
+    warm, rcw, ncw = model.copy(), list(rc), list(nc)
     r, n = train_phase(model, data, X, y, epochs=c.epochs - c.warmup, lr=c.lr, rng=rng)
-    out["standard"] = (model, np.array(rcw + r), np.array(ncw + n), [])
-    model = warm.copy()
-    r, n = train_phase(model, data, X, y, epochs=c.one_step_epochs, lr=c.one_step_lr,
-                       attack=one_step_attack(c), rng=rng)
-    out["adv_one_step"] = (model, np.array(rcw + r), np.array(ncw + n), [c.warmup])
-    model2 = model.copy()
-    r2, n2 = train_phase(model2, data, X, y, epochs=c.finetune_epochs, lr=c.finetune_lr,
-                         attack=pgd_attack(c), rng=rng)
-    out["adv_one_step_then_pgd"] = (model2, np.array(rcw + r + r2), np.array(ncw + n + n2),
-                                    [c.warmup, c.warmup + c.one_step_epochs])
-    model = warm.copy()
-    r, n = train_phase(model, data, X, y, epochs=c.pgd_epochs, lr=c.pgd_lr, attack=pgd_attack(c),
-                       rng=rng)
-    out["adv_pgd"] = (model, np.array(rcw + r), np.array(ncw + n), [c.warmup])
+    out["standard"] = (model, np.array(rc + r), np.array(nc + n), [])
+    m, r, n = _from_init(data, X, y, c, one_step_attack(c), c.one_step_epochs, c.one_step_lr, rng)
+    out["adv_one_step"] = (m, np.array(r), np.array(n), [0])
+    m, r, n = _from_init(data, X, y, c, pgd_attack(c), c.pgd_epochs, c.pgd_lr, rng)
+    out["adv_pgd"] = (m, np.array(r), np.array(n), [0])
+    m, r, n = _from_init(data, X, y, c, pgd_attack(c), c.warm_epochs, c.warm_lr, rng, start=warm)
+    out["adv_pgd_warm"] = (m, np.array(rcw + r[1:]), np.array(ncw + n[1:]), [c.warmup])
     return out
 
 
-def evaluate(model, data: RobustFeatureData, X, y, eps: float, steps: int = 20, rng=None) -> dict:
-    """Clean accuracy, accuracy under -eps sign(v_y) on every patch, and under PGD l_inf."""
+def evaluate(model, data: RobustFeatureData, X, y, eps: float, steps: int = 20, rng=None,
+             restarts: int = 1) -> dict:
+    """Clean accuracy; accuracy under -eps sign(v_y), under PGD l_inf (with restarts), under
+    the worst of the fixed attacks (:func:`structured_attacks`), and the per-point worst
+    case of all of them (``robust``)."""
+    pgd = PGD(eps, "linf", steps=steps, restarts=restarts)
+    fixed = structured_attacks(data, eps)
+    pgd_ok = robust_mask(model, X, y, [pgd], rng=rng)
+    fixed_ok = robust_mask(model, X, y, fixed)
     return {"clean": float(np.mean(model.predict(X) == y)),
             "nonrobust_attack": nonrobust_attack(model, X, y, data, eps).accuracy,
-            "pgd": PGD(eps, "linf", steps=steps)(model, X, y, rng=rng).accuracy}
+            "pgd": float(np.mean(pgd_ok)), "fixed": float(np.mean(fixed_ok)),
+            "robust": float(np.mean(pgd_ok & fixed_ok))}
 
 
 def stage_data(c: Config) -> tuple:
@@ -207,22 +222,24 @@ def stage_data(c: Config) -> tuple:
     return data, (Xtr, ytr), (Xte, yte), rng
 
 
+_EVAL_KEYS = ("clean", "nonrobust_attack", "pgd", "fixed", "robust")
+
+
 def stage_evaluation(data, test, trained: dict, c: Config, progress=None) -> dict:
-    """Every method: clean, -v_y-attack and PGD test accuracy, and the feature correlations."""
+    """Every method: clean and attacked test accuracy (worst case per point), correlations."""
     Xte, yte = test
-    out = {k: {} for k in ("rc", "nc", "ph", "clean", "nra", "pgd", "rcorr", "ncorr")}
+    out = {k: {} for k in ("rc", "nc", "ph", "rcorr", "ncorr") + _EVAL_KEYS}
     for method in METHODS:
         model, rc, nc, ph = trained[method]
         ev = evaluate(model, data, Xte, yte, c.eps, c.eval_steps,
-                      rng=np.random.default_rng(c.seed + 1))
+                      rng=np.random.default_rng(c.seed + 1), restarts=c.eval_restarts)
         out["rc"][method], out["nc"][method], out["ph"][method] = rc, nc, ph
-        out["clean"][method], out["nra"][method] = ev["clean"], ev["nonrobust_attack"]
-        out["pgd"][method] = ev["pgd"]
+        for k in _EVAL_KEYS:
+            out[k][method] = ev[k]
         out["rcorr"][method] = robust_correlation(model, data)
         out["ncorr"][method] = nonrobust_correlation(model, data)
         if progress:
-            print(f"  {method}: clean {ev['clean']:.3f}  -v_y attack {ev['nonrobust_attack']:.3f}  "
-                  f"PGD {ev['pgd']:.3f}", flush=True)
+            print(f"  {method}: " + "  ".join(f"{k} {ev[k]:.3f}" for k in _EVAL_KEYS), flush=True)
     return out
 
 
@@ -236,28 +253,65 @@ def run(config: Config = Config(), progress=None) -> Result:
     data, (Xtr, ytr), test, rng = st.run("data", stage_data, c)
     trained = st.run("training", train_all, data, Xtr, ytr, c, rng=rng)
     out = st.run("evaluation", stage_evaluation, data, test, trained, c, progress)
-    st.numbers.update(clean_acc=out["clean"], pgd_acc=out["pgd"])
+    st.numbers.update(clean_acc=out["clean"], robust_acc=out["robust"])
     return Result(config=c, scale=data.scale_report(c.eps, c.q), robust_curves=out["rc"],
                   nonrobust_curves=out["nc"], phase_starts=out["ph"], clean_acc=out["clean"],
-                  nonrobust_attack_acc=out["nra"], pgd_acc=out["pgd"], robust_corr=out["rcorr"],
+                  nonrobust_attack_acc=out["nonrobust_attack"], pgd_acc=out["pgd"],
+                  fixed_acc=out["fixed"], robust_acc=out["robust"], robust_corr=out["rcorr"],
                   nonrobust_corr=out["ncorr"], seconds=st.close()["total"])
 
 
 def summary_table(r: Result) -> str:
     """The declared claims (:mod:`npfp.robust_features.claims`) measured, and the scales."""
     sc = r.scale
-    note = (f"\nscales: alpha > 2 eps: {sc['robust_survives']}; eps sqrt(D) = "
-            f"{sc['nonrobust_shift']:.3g} >= 2 beta: {sc['nonrobust_reversed']}; "
-            f"P beta^q / (|R| alpha^q) = {sc['dense_dominates']:.3g}  [{r.seconds:.1f} s]")
+    note = (f"\nscales: (P+1) eps < alpha: {sc['no_assembly']}; alpha > 2 eps: "
+            f"{sc['robust_survives']}; eps sqrt(D) = {sc['nonrobust_shift']:.3g} >= 2 beta: "
+            f"{sc['nonrobust_reversed']}; P beta^q / (|R| alpha^q) = "
+            f"{sc['dense_dominates']:.3g}  [{r.seconds:.1f} s]")
     return verdict_table(evaluate_claims(CLAIMS, r)) + note
 
 
-def save(r: Result, outdir: str) -> list:
-    """JSON of the numbers, NPZ of the curves, a PNG of the feature-learning curves."""
+_SHORT = {"standard": "standard", "adv_one_step": "one step\n(random init)",
+          "adv_pgd": "PGD\n(random init)", "adv_pgd_warm": "PGD\n(warm start)"}
 
+
+def _plot(r: Result, path: str) -> str:
+    """Accuracy panel (clean, worst-case robust) and the two feature-learning curves."""
+    fig, axes = subplots(1, 3, figsize=(12.5, 4.3), gridspec_kw={"width_ratios": [1.1, 1, 1]})
+    colors = {m: f"C{i}" for i, m in enumerate(METHODS)}
+    x = np.arange(len(METHODS))
+    ax = axes[0]
+    ax.bar(x - 0.2, [100 * r.clean_acc[m] for m in METHODS], 0.4, color="0.75", label="clean")
+    ax.bar(x + 0.2, [100 * r.robust_acc[m] for m in METHODS], 0.4,
+           color=[colors[m] for m in METHODS], label="robust (worst case)")
+    ax.axhline(90, color="k", ls=":", lw=1)
+    ax.set_xticks(x, [_SHORT[m] for m in METHODS], fontsize=8)
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.set_title("accuracy (dotted: 90% target)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    for ax, curves, name in ((axes[1], r.robust_curves, "robust: max_r <w_jr, u_j>"),
+                             (axes[2], r.nonrobust_curves, "non-robust: max_r <w_jr, v_j>")):
+        for m in METHODS:
+            ax.plot(curves[m], color=colors[m], label=TITLES[m])
+            for t in r.phase_starts[m]:
+                if t > 0:
+                    ax.axvline(t, color=colors[m], ls=":", lw=1)
+        ax.set_title(name + " (class mean)", fontsize=10)
+        ax.set_xlabel("epoch")
+    axes[1].set_ylabel("correlation")
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(METHODS), fontsize=8, frameon=False)
+    fig.subplots_adjust(left=0.06, right=0.99, top=0.92, bottom=0.24, wspace=0.25)
+    return save_figure(fig, path, dpi=110, tight=False)
+
+
+def save(r: Result, outdir: str) -> list:
+    """JSON of the numbers, NPZ of the curves, a PNG: accuracies and feature-learning curves."""
     os.makedirs(outdir, exist_ok=True)
     paths = [save_json({"config": r.config, "scale": r.scale, "clean_acc": r.clean_acc,
                         "nonrobust_attack_acc": r.nonrobust_attack_acc, "pgd_acc": r.pgd_acc,
+                        "fixed_acc": r.fixed_acc, "robust_acc": r.robust_acc,
                         "robust_corr": r.robust_corr, "nonrobust_corr": r.nonrobust_corr,
                         "seconds": r.seconds,
                         "claims": [v.as_dict() for v in evaluate_claims(CLAIMS, r)]},
@@ -265,17 +319,5 @@ def save(r: Result, outdir: str) -> list:
     arrays = {f"{k}_robust": v for k, v in r.robust_curves.items()}
     arrays.update({f"{k}_nonrobust": v for k, v in r.nonrobust_curves.items()})
     paths.append(save_npz(arrays, os.path.join(outdir, "robust_features.npz")))
-    fig, axes = subplots(1, len(METHODS), figsize=(4.2 * len(METHODS), 3.6), sharey=True)
-    for ax, meth in zip(axes, METHODS):
-        ax.plot(r.robust_curves[meth], label="robust: max_r <w_jr, u_j>")
-        ax.plot(r.nonrobust_curves[meth], label="non-robust: max_r <w_jr, v_j>")
-        for i, t in enumerate(r.phase_starts[meth]):
-            ax.axvline(t, color="gray", ls=":" if i == 0 else "--",
-                       label="adversarial training starts" if i == 0 else "PGD starts")
-        ax.set_title(TITLES[meth], fontsize=10)
-        ax.set_xlabel("epoch")
-    axes[0].set_ylabel("correlation (class mean)")
-    for ax in axes:
-        ax.legend(fontsize=7)
-    paths.append(save_figure(fig, os.path.join(outdir, "robust_features_curves.png"), dpi=110))
+    paths.append(_plot(r, os.path.join(outdir, "robust_features_curves.png")))
     return paths

@@ -16,11 +16,12 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array
-from ..attacks import fixed_direction_attack
+from ..attacks import FixedDirection, fixed_direction_attack
 from .data import RobustFeatureData, nonrobust_directions
 
 __all__ = ["feature_correlations", "robust_correlation", "nonrobust_correlation",
-           "feature_metrics", "nonrobust_attack"]
+           "feature_metrics", "nonrobust_attack", "wrong_class_directions", "structured_attacks",
+           "ideal_robust_filters"]
 
 
 def feature_correlations(model, features) -> np.ndarray:
@@ -63,3 +64,59 @@ def nonrobust_attack(model, X, y, data: RobustFeatureData, eps: float):
     """
     return fixed_direction_attack(model, X, y, nonrobust_directions(data.v, data.P), eps,
                                   norm="linf", per="label")
+
+
+def wrong_class_directions(data: RobustFeatureData, shift: int, dense: str = "none") -> np.ndarray:
+    r"""Fixed l_inf attack directions that assemble a wrong class's robust signal, (K, P, d).
+
+    For label y and j = (y + shift) mod K, on *every* patch p:
+    :math:`\Delta_p = \epsilon\,(u_j - u_y) + \epsilon\, s`, with the dense part s = 0
+    (``'none'``), :math:`-\mathrm{sign}(v_y)` (``'minus_vy'``) or
+    :math:`+\mathrm{sign}(v_j)` (``'plus_vj'``).  In l_inf every coordinate has its own
+    budget, so the robust coordinates and the dense ones are moved at once.  Against a
+    filter c u_j this adds :math:`P\sigma(c\epsilon)` to F_j while F_y keeps at least
+    :math:`\sigma(c(\alpha - \epsilon))` (issue 13: the attack PGD misses).
+    """
+    K, P = data.K, data.P
+    shift = int(shift)
+    if not 1 <= shift < K:
+        raise ValueError(f"shift must be in [1, K-1] = [1, {K - 1}], got {shift}")
+    if dense not in ("none", "minus_vy", "plus_vj"):
+        raise ValueError(f"dense must be 'none', 'minus_vy' or 'plus_vj', got {dense!r}")
+    U = np.zeros((K, data.d))
+    for y in range(K):                      # K rows: a loop over classes, not samples
+        j = (y + shift) % K
+        U[y] = data.u[j] - data.u[y]
+        if dense == "minus_vy":
+            U[y] -= np.sign(data.v[y])
+        elif dense == "plus_vj":
+            U[y] += np.sign(data.v[j])
+    return np.repeat(U[:, None, :], P, axis=1)
+
+
+def structured_attacks(data: RobustFeatureData, eps: float) -> list:
+    r"""The model-independent attacks the theory suggests, as attack objects (l_inf, radius eps).
+
+    -eps sign(v_y) on every patch (the paper's attack) and, for every shift of the label
+    and every dense part, :func:`wrong_class_directions` (3 (K-1) attacks).  Evaluate with
+    :func:`npfp.evaluation.robust_accuracy` together with PGD: the per-point worst case.
+    """
+    out = [FixedDirection(eps, nonrobust_directions(data.v, data.P), "linf", per="label")]
+    for shift in range(1, data.K):
+        for dense in ("none", "minus_vy", "plus_vj"):
+            out.append(FixedDirection(eps, wrong_class_directions(data, shift, dense), "linf",
+                                      per="label"))
+    return out
+
+
+def ideal_robust_filters(data: RobustFeatureData, c: float, m: int = 1) -> np.ndarray:
+    r"""Weights W (K, m, d) of the ideal robust network: every filter of class j is c u_j.
+
+    With a convex activation, :math:`\sigma(0) = 0`, and noise orthogonal to the features,
+    F_y(X + \Delta) >= :math:`\sigma(c(\alpha - \epsilon))` and
+    :math:`F_j(X + \Delta) \le \sum_p \sigma(c\,\Delta_{p,j}) \le \sigma(cP\epsilon)`
+    (superadditivity), so it is robust at l_inf radius eps for *every* c > 0 whenever
+    :math:`(P + 1)\epsilon < \alpha` (docs/papers/robust-features.md, "threat model").
+    """
+    W = np.repeat((float(c) * data.u)[:, None, :], int(m), axis=1)
+    return W
