@@ -34,6 +34,8 @@ EXPERIMENTS = {
     "purification": "npfp.purification.experiment",
     "averaging": "npfp.averaging.experiment",
     "averaging-digits": "npfp.averaging.digits",
+    "purification-digits": "npfp.purification.digits",
+    "robust-features-digits": "npfp.robust_features.digits",
     "robust-features": "npfp.robust_features.experiment",
     "cgro": "npfp.cgro.experiment",
     "expressivity": "npfp.expressivity.experiment",
@@ -252,6 +254,11 @@ DESCRIPTIONS = {
                   "time": "~40 s", "extras": ()},
     "averaging-digits": {"what": "feature averaging on the 8x8 digits, odd vs even",
                          "time": "~6 s", "extras": ("digits",)},
+    "purification-digits": {"what": "feature purification on the 8x8 digits (or MNIST/CIFAR-10 "
+                                    "files: --data-dir)", "time": "~20 s", "extras": ("digits",)},
+    "robust-features-digits": {"what": "robust vs non-robust filters of the patch CNN on the 8x8 "
+                                       "digits (or MNIST/CIFAR-10 files)", "time": "~30 s",
+                               "extras": ("digits",)},
     "robust-features": {"what": "B. Li & Y. Li: what standard/adversarial training learn",
                         "time": "~35 s", "extras": ()},
     "cgro": {"what": "B. Li & Y. Li: clean generalization, robust overfitting",
