@@ -252,13 +252,12 @@ DESCRIPTIONS = {
                      "presets": ("default", "scale", "lower-bound", "quick")},
     "averaging": {"what": "Li et al.: GD averages cluster features, broken at sqrt(d/k)",
                   "time": "~40 s", "extras": ()},
-    "averaging-digits": {"what": "feature averaging on the 8x8 digits, odd vs even",
+    "averaging-digits": {"what": "feature averaging on the 8x8 digits, odd vs even (--data-dir)",
                          "time": "~6 s", "extras": ("digits",)},
-    "purification-digits": {"what": "feature purification on the 8x8 digits (or MNIST/CIFAR-10 "
-                                    "files: --data-dir)", "time": "~20 s", "extras": ("digits",)},
-    "robust-features-digits": {"what": "robust vs non-robust filters of the patch CNN on the 8x8 "
-                                       "digits (or MNIST/CIFAR-10 files)", "time": "~30 s",
-                               "extras": ("digits",)},
+    "purification-digits": {"what": "feature purification on the 8x8 digits (--data-dir)",
+                            "time": "~15 s", "extras": ("digits",)},
+    "robust-features-digits": {"what": "patch CNN filters, ST vs AT, on the 8x8 digits",
+                               "time": "~25 s", "extras": ("digits",)},
     "robust-features": {"what": "B. Li & Y. Li: what standard/adversarial training learn",
                         "time": "~35 s", "extras": ()},
     "cgro": {"what": "B. Li & Y. Li: clean generalization, robust overfitting",
