@@ -53,7 +53,8 @@ from .digits_claims import CLAIMS
 __all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result", "CLAIMS",
            "STAGES", "to_patches", "robust_subspace", "robust_share", "nonrobust_directions"]
 
-#: default patch side per data set: 2 x 2 patches of the 8x8 digits, 4 x 4 of MNIST / CIFAR
+#: default patch side per data set: a 2 x 2 grid of patches on the 8x8 digits, 4 x 4 on
+#: MNIST (28 x 28) and CIFAR-10 (32 x 32)
 _PATCH = {"digits": 4, "mnist": 7, "cifar10": 8}
 
 
