@@ -720,6 +720,8 @@ def _claim_eps_zero(ctx):
 PAPER_CLAIM_MODULES = {
     "averaging": "npfp.averaging.claims",
     "averaging-digits": "npfp.averaging.digits_claims",
+    "purification-digits": "npfp.purification.digits_claims",
+    "robust-features-digits": "npfp.robust_features.digits_claims",
     "expressivity": "npfp.expressivity.claims",
     "robust-features": "npfp.robust_features.claims",
     "cgro": "npfp.cgro.claims",

@@ -58,7 +58,16 @@ def _config_for(mod, args):
     """The run's Config: ``--preset`` (or ``--quick``) then ``--set`` overrides."""
     from .experiments import apply_overrides
 
-    return apply_overrides(_preset_config(mod, args), args.set)
+    cfg = apply_overrides(_preset_config(mod, args), args.set)
+    if getattr(args, "data_dir", None) is not None:
+        import dataclasses
+
+        if "data_dir" not in {f.name for f in dataclasses.fields(cfg)}:
+            raise ValueError(f"--data-dir: {args.name} reads no image files (the real-image "
+                             "runs averaging-digits, purification-digits, robust-features-digits "
+                             "and certified do)")
+        cfg = dataclasses.replace(cfg, data_dir=args.data_dir)
+    return cfg
 
 
 def _preset_config(mod, args):
@@ -243,6 +252,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="root folder; each run writes OUT/NAME/run-K/ and OUT/NAME/latest")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                    help="override config fields, e.g. --set d=128 norm=linf")
+    p.add_argument("--data-dir", default=None, metavar="DIR",
+                   help="real-image runs: read MNIST IDX or CIFAR-10 binary files from DIR "
+                        "instead of the 8x8 digits (same as --set data_dir=DIR)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress line")
 
     sub.add_parser("list", help="the reproductions: what, default run time, extras needed")

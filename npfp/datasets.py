@@ -24,7 +24,8 @@ import os
 
 import numpy as np
 
-__all__ = ["read_idx", "load_mnist", "load_cifar10", "load_digits", "data_dir"]
+__all__ = ["read_idx", "load_mnist", "load_cifar10", "load_digits", "data_dir", "IMAGE_SHAPES",
+           "detect_dataset", "resolve_dataset", "load_image_split", "class_signs"]
 
 _IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -240,3 +241,107 @@ def load_digits(normalize: bool = True):
     if normalize:
         X = X / 16.0
     return X, np.asarray(bunch.target, dtype=np.int64)
+
+
+#: (channels, rows, cols) of the images of each data set :func:`load_image_split` reads
+IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+
+
+def detect_dataset(path) -> str:
+    """``'mnist'`` or ``'cifar10'``: which training files the folder ``path`` holds.
+
+    MNIST's ``train-images-idx3-ubyte`` (in ``path``, ``path/mnist`` or
+    ``path/MNIST/raw``) is looked for first, then CIFAR-10's ``data_batch_1.bin`` (in
+    ``path`` or ``path/cifar-10-batches-bin``); neither raises FileNotFoundError.
+    """
+    folder = data_dir(path)
+    for name, files, subdirs in (
+            ("mnist", [_MNIST_FILES["train"][0]], ("", "mnist", os.path.join("MNIST", "raw"))),
+            ("cifar10", [_CIFAR_FILES["train"][0]], ("", "cifar-10-batches-bin"))):
+        try:
+            _find(folder, files, subdirs)
+            return name
+        except FileNotFoundError:
+            continue
+    raise FileNotFoundError(f"{folder!r} holds neither MNIST IDX files (train-images-idx3-ubyte) "
+                            "nor CIFAR-10 binary batches (data_batch_1.bin)")
+
+
+def _subsample(n_have: int, n_want, rng, what: str) -> np.ndarray:
+    if n_want is None:
+        return np.arange(n_have)
+    if n_want > n_have:
+        raise ValueError(f"{what}: asked for {n_want} images, the files hold {n_have}")
+    return np.sort(rng.choice(n_have, size=n_want, replace=False))
+
+
+def load_image_split(dataset: str, n_train: int, n_test=None, *, path=None, rng=None) -> dict:
+    """A seeded train / test split of real images in [0, 1], flattened channel-major.
+
+    * ``'digits'``: scikit-learn's 1797 8x8 digits (:func:`load_digits`); a random
+      permutation by ``rng``, the first ``n_train`` images train, the next ``n_test``
+      (None: all the rest) test.
+    * ``'mnist'`` / ``'cifar10'``: the files in ``path`` (or ``$NPFP_DATA``); ``n_train``
+      images drawn without replacement from the training files and ``n_test`` (None: all)
+      from the test files.
+
+    Returns a dict with ``Xtr, ytr, Xte, yte`` (labels 0..9), ``shape`` (channels,
+    rows, cols) and ``dataset``.
+    """
+    from ._validation import check_int, check_rng
+
+    if dataset not in IMAGE_SHAPES:
+        raise ValueError(f"dataset must be one of {sorted(IMAGE_SHAPES)}, got {dataset!r}")
+    n_train = check_int(n_train, "n_train", minimum=1)
+    if n_test is not None:
+        n_test = check_int(n_test, "n_test", minimum=1)
+    rng = check_rng(rng)
+    if dataset == "digits":
+        X, y = load_digits()
+        perm = rng.permutation(X.shape[0])
+        if n_train + (n_test or 1) > X.shape[0]:
+            raise ValueError(f"n_train={n_train} and n_test={n_test} exceed the "
+                             f"{X.shape[0]} digits")
+        tr = perm[:n_train]
+        te = perm[n_train:] if n_test is None else perm[n_train:n_train + n_test]
+        Xtr, ytr, Xte, yte = X[tr], y[tr], X[te], y[te]
+    else:
+        load = load_mnist if dataset == "mnist" else load_cifar10
+        Xa, ya = load(path, "train")
+        Xb, yb = load(path, "test")
+        tr = _subsample(Xa.shape[0], n_train, rng, "n_train")
+        te = _subsample(Xb.shape[0], n_test, rng, "n_test")
+        Xtr, ytr, Xte, yte = Xa[tr], ya[tr], Xb[te], yb[te]
+    return {"Xtr": Xtr, "ytr": ytr, "Xte": Xte, "yte": yte, "shape": IMAGE_SHAPES[dataset],
+            "dataset": dataset}
+
+
+def resolve_dataset(dataset: str, path=None) -> str:
+    """The data set a real-image reproduction runs on, from its ``dataset`` and ``data_dir``.
+
+    ``'auto'`` is the digits without ``path`` and, with ``path``, whichever of MNIST or
+    CIFAR-10 the folder holds (:func:`detect_dataset`); ``'mnist'`` / ``'cifar10'`` read
+    ``path`` (or ``$NPFP_DATA``); ``'digits'`` with a ``path`` is refused (it reads no file).
+    """
+    if dataset == "auto":
+        return "digits" if path is None else detect_dataset(path)
+    if dataset not in IMAGE_SHAPES:
+        raise ValueError(f"dataset must be 'auto' or one of {sorted(IMAGE_SHAPES)}, "
+                         f"got {dataset!r}")
+    if dataset == "digits" and path is not None:
+        raise ValueError(f"dataset='digits' reads no files but data_dir={path!r} was given: "
+                         "set dataset=auto, mnist or cifar10, or drop data_dir")
+    return dataset
+
+
+def class_signs(dataset: str) -> np.ndarray:
+    """The binary task of the papers' real-data runs: the sign (+-1) of each of the 10 classes.
+
+    Digits and MNIST: odd digits +1, even -1 (the MNIST parity task of Li, Pan, Lyu, Li
+    2024, Sec. 6); CIFAR-10: the last five classes +1, the first five -1 (their "first 5
+    vs last 5").
+    """
+    if dataset not in IMAGE_SHAPES:
+        raise ValueError(f"dataset must be one of {sorted(IMAGE_SHAPES)}, got {dataset!r}")
+    k = np.arange(10)
+    return np.where(k >= 5, 1.0, -1.0) if dataset == "cifar10" else np.where(k % 2 == 1, 1.0, -1.0)

@@ -38,7 +38,7 @@ from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accurac
 from ..claims import evaluate, verdict_table
 from ..experiments import Stages, format_table, save_json, save_npz
 from ..plotting import save_figure, subplots
-from ..datasets import load_digits
+from ..datasets import class_signs, load_image_split, resolve_dataset
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
 from .digits_claims import CLAIMS
 from .measures import cosine_matrix, group_equivalent_weights
@@ -59,6 +59,9 @@ class Config:
     multiclass_bias: bool = False
     pgd_steps: int = 40
     radii: tuple = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2).tolist())
+    n_test: int | None = None       # None: the rest of the digits / the whole test file
+    dataset: str = "auto"           # auto: digits, or what data_dir holds (mnist / cifar10)
+    data_dir: str | None = None
     seed: int = 0
 
     def __post_init__(self):
@@ -72,6 +75,12 @@ class Config:
         check_bool(self.multiclass_bias, "multiclass_bias")
         check_sequence(self.radii, "radii", check_nonnegative, min_len=0)
         check_int(self.seed, "seed", minimum=0)
+        if self.n_test is not None:
+            check_int(self.n_test, "n_test", minimum=1)
+        if self.data_dir is not None and (not isinstance(self.data_dir, str)
+                                          or not os.path.isdir(self.data_dir)):
+            raise ValueError(f"data_dir must be None or an existing folder, got {self.data_dir!r}")
+        resolve_dataset(self.dataset, self.data_dir)
 
 
 def quick_config() -> Config:
@@ -94,19 +103,24 @@ class Result:
     train_loss: dict
     seconds: float = 0.0
     timings: dict = field(default_factory=dict)
+    dataset: str = "digits"
 
 
 def stage_data(c: Config) -> dict:
-    """The 8x8 digits, centred on the training mean; label +1 for odd digits (J_+)."""
-    X, digit = load_digits()
+    """The images centred on the training mean; label +1 for the classes of J_+.
+
+    The 8x8 digits (a seeded split), or MNIST / CIFAR-10 from ``data_dir``
+    (:func:`npfp.datasets.load_image_split`); J_+ is the odd digits, or CIFAR-10's last
+    five classes (:func:`npfp.datasets.class_signs`, the paper's two tasks).
+    """
     rng = np.random.default_rng(c.seed)
-    perm = rng.permutation(X.shape[0])
-    tr, te = perm[:c.n_train], perm[c.n_train:]
-    Xc = X - X[tr].mean(axis=0)
-    s = np.where(np.arange(10) % 2 == 1, 1.0, -1.0)       # odd digits = J_+
-    y = s[digit]
-    return {"Xtr": Xc[tr], "Xte": Xc[te], "ytr": y[tr], "yte": y[te], "dtr": digit[tr],
-            "dte": digit[te], "s": s, "rng": rng}
+    name = resolve_dataset(c.dataset, c.data_dir)
+    S = load_image_split(name, c.n_train, c.n_test, path=c.data_dir, rng=rng)
+    mean = S["Xtr"].mean(axis=0)
+    s = class_signs(name)
+    return {"Xtr": S["Xtr"] - mean, "Xte": S["Xte"] - mean, "ytr": s[S["ytr"]],
+            "yte": s[S["yte"]], "dtr": S["ytr"], "dte": S["yte"], "s": s, "rng": rng,
+            "dataset": name}
 
 
 def stage_training(D: dict, c: Config, progress=None) -> dict:
@@ -194,6 +208,10 @@ def stage_targets(clean: dict, curves: dict, cos: dict, s) -> dict:
     }
 
 
+#: the binary task of each data set (npfp.datasets.class_signs)
+_TASK = {"digits": "8x8 digits, odd vs even", "mnist": "MNIST, odd vs even",
+         "cifar10": "CIFAR-10, first five vs last five classes"}
+
 STAGES = ("data", "training", "clean accuracy", "attacks", "cosines", "targets")
 
 
@@ -213,13 +231,13 @@ def run(config: Config = Config(), progress=None) -> Result:
                   cos_binary_groups=cos["binary groups"], cos_multi=cos["multi"],
                   cos_multi_groups=cos["multi groups"], mean_distance=cl["mean_distance"],
                   targets=targets, train_loss=m["train_loss"], seconds=seconds.pop("total"),
-                  timings=seconds)
+                  timings=seconds, dataset=D["dataset"])
 
 
 def summary_table(result: Result) -> str:
     """The declared claims (:mod:`npfp.averaging.digits_claims`) measured, and the curves."""
     r, c = result, result.config
-    head = (f"Feature averaging on 8x8 digits, odd vs even (n_train={c.n_train}, m={c.m} per "
+    head = (f"Feature averaging on {_TASK[r.dataset]} (n_train={c.n_train}, m={c.m} per "
             f"sign, h={c.h} per digit, lr={c.lr}, steps={c.steps}); median distance between "
             f"opposite-parity digit means {r.mean_distance['median_opposite']:.2f} "
             f"(min {r.mean_distance['min_opposite']:.2f})")
@@ -239,7 +257,7 @@ def save(result: Result, outdir: str) -> list:
 
     os.makedirs(outdir, exist_ok=True)
     r = result
-    summary = {"config": dataclasses.asdict(r.config), "clean": r.clean, "eps": r.eps, "curves": r.curves,
+    summary = {"config": dataclasses.asdict(r.config), "dataset": r.dataset, "clean": r.clean, "eps": r.eps, "curves": r.curves,
                "targets": r.targets, "mean_distance": r.mean_distance, "train_loss": r.train_loss,
                "seconds": r.seconds, "timings": r.timings,
                "claims": [v.as_dict() for v in evaluate(CLAIMS, r)]}
@@ -260,6 +278,6 @@ def save(result: Result, outdir: str) -> list:
     curves = [RadiusCurve(eps=r.eps, accuracy=r.curves[n], envelope=r.curves[n], label=n)
               for n in ("binary pgd", "binary worst", "derived pgd", "derived worst")]
     paths.append(plot_accuracy_vs_radius(curves, os.path.join(outdir, "digits_robust_accuracy.png"),
-                                         title="8x8 digits, odd vs even",
+                                         title=_TASK[r.dataset],
                                          xlabel=r"l2 radius $\epsilon$ (pixels in [0, 1])"))
     return paths
