@@ -18,7 +18,7 @@ __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
 
 PAPER = "Allen-Zhu & Li 2020"
 EXPERIMENT = "purification-digits"
-_DOC = "docs/papers/feature-purification.md#real-images-purification-digits"
+_DOC = "docs/papers/feature-purification.md (Real images: `purification-digits`)"
 
 
 def _t(key):

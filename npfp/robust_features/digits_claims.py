@@ -20,7 +20,7 @@ __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
 
 PAPER = "B. Li & Y. Li 2024"
 EXPERIMENT = "robust-features-digits"
-_DOC = "docs/papers/robust-features.md#real-images-robust-features-digits"
+_DOC = "docs/papers/robust-features.md (Real images: `robust-features-digits`)"
 
 
 def _t(key):
