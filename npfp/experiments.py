@@ -305,7 +305,7 @@ DESCRIPTIONS = {
     "cgro": {"what": "B. Li & Y. Li: clean generalization, robust overfitting",
              "time": "~10-30 s", "extras": ()},
     "expressivity": {"what": "Li et al. 2022: robust generalization needs expressivity",
-                     "time": "~1 min", "extras": ()},
+                     "time": "~3 min", "extras": ()},
     "certified": {"what": "l_inf-dist nets: certified robustness, EMA, ensembles (digits)",
                   "time": "~1 min", "extras": ("digits",)},
 }
