@@ -161,12 +161,31 @@ def orthogonal_relu_radius(net: TwoLayerNet, X, y, *, iters: int = 100, ortho_to
         Only with ``return_delta``: a perturbation of norm ``radius`` with
         :math:`y f(x + \delta) \le 0` (up to the bisection tolerance).
     """
+    W, a, b, g = _orthogonal_layer(net, ortho_tol)
+    X = net.check_X(X)
+    y = check_binary_labels(y, n=X.shape[0])
+    P = X @ W.T + b                                   # pre-activations p_i, (n, m)
+    radius = np.full(X.shape[0], np.inf)
+    T_best = np.zeros_like(P)
+    for label in (1.0, -1.0):
+        rows = np.flatnonzero(y == label)
+        if rows.size:
+            _radius_one_label(P[rows], label * a, np.abs(a), g, iters, radius, T_best, rows)
+    wrong = (y * (np.maximum(P, 0) @ a)) <= 0
+    radius[wrong] = 0.0
+    T_best[wrong] = 0.0
+    if not return_delta:
+        return radius
+    delta = -T_best @ (W / g[:, None])                # lower helpful, raise harmful
+    return radius, delta
+
+
+def _orthogonal_layer(net, ortho_tol):
+    """(W, a, b, ||w_i||) of a binary ReLU TwoLayerNet whose rows of W are orthogonal."""
     if not isinstance(net, TwoLayerNet) or net.task != "binary":
         raise TypeError("orthogonal_relu_radius needs a binary TwoLayerNet")
     if net.act.name != "relu":
         raise ValueError(f"orthogonal_relu_radius needs a ReLU network, got {net.act.name!r}")
-    X = net.check_X(X)
-    y = check_binary_labels(y, n=X.shape[0])
     W, a = net.params["W"], net.params["a"]
     b = net.params.get("b", np.zeros(W.shape[0]))
     g = np.linalg.norm(W, axis=1)
@@ -176,55 +195,53 @@ def orthogonal_relu_radius(net: TwoLayerNet, X, y, *, iters: int = 100, ortho_to
     if np.max(np.abs(G - np.eye(len(g)))) > ortho_tol:
         raise ValueError("the rows of W must be pairwise orthogonal "
                          f"(max |cos| = {np.max(np.abs(G - np.eye(len(g)))):.3g})")
-    n = X.shape[0]
-    P = X @ W.T + b                                   # pre-activations p_i, (n, m)
-    radius = np.full(n, np.inf)
-    T_best = np.zeros_like(P)
-    for label in (1.0, -1.0):
-        rows = np.flatnonzero(y == label)
-        if rows.size == 0:
-            continue
-        sigma = label * a                             # > 0 helpful, < 0 harmful
-        helpful, harmful = np.flatnonzero(sigma > 0), np.flatnonzero(sigma < 0)
-        H = harmful.size
-        if H > 16:
-            raise ValueError(f"too many harmful neurons to enumerate ({H} > 16)")
-        p = P[rows]                                   # (r, m)
-        rate = np.abs(a) * g ** 2                     # d p_i / d s for a moved neuron
-        # s at which every helpful neuron is dead: the margin is then <= 0 for any M
-        s_hi = np.max(np.maximum(p[:, helpful], 0) / rate[helpful], axis=1, initial=0.0) + 1e-300
-        for mask in range(2 ** H):
-            moved = np.zeros(len(g), bool)
-            moved[helpful] = True
-            moved[harmful[[(mask >> i) & 1 == 1 for i in range(H)]]] = True
+    return W, a, b, g
 
-            def margin(s):
-                q = np.where(moved & (sigma > 0), p - s[:, None] * rate, p)
-                q = np.where(moved & (sigma < 0), p + s[:, None] * rate, q)
-                return np.maximum(q, 0) @ sigma
 
-            lo, hi = np.zeros(rows.size), s_hi.copy()  # raising harmful neurons keeps hi feasible
-            for _ in range(iters):
-                mid = 0.5 * (lo + hi)
-                ok = margin(mid) <= 0
-                hi = np.where(ok, mid, hi)
-                lo = np.where(ok, lo, mid)
-            s = hi
-            T = np.where(moved & (sigma > 0), np.minimum(s[:, None] * np.abs(a) * g,
-                                                         np.maximum(p, 0) / g), 0.0)
-            T = np.where(moved & (sigma < 0), s[:, None] * np.abs(a) * g, T)
-            cost = np.sqrt(np.sum(T ** 2, axis=1))
-            feasible = margin(s) <= 1e-9 * (1 + np.abs(p).max(axis=1))
-            better = feasible & (cost < radius[rows])
-            radius[rows[better]] = cost[better]
-            T_best[rows[better]] = (T * np.sign(sigma))[better]
-    wrong = (y * (np.maximum(P, 0) @ a)) <= 0
-    radius[wrong] = 0.0
-    T_best[wrong] = 0.0
-    if not return_delta:
-        return radius
-    delta = -T_best @ (W / g[:, None])                # lower helpful, raise harmful
-    return radius, delta
+def _radius_one_label(p, sigma, abs_a, g, iters, radius, T_best, rows):
+    """Least cost over the subsets M of harmful neurons, for the points of one label.
+
+    p: (r, m) pre-activations; sigma = y a (> 0 helpful, < 0 harmful).  Updates
+    ``radius[rows]`` and ``T_best[rows]`` (signed moves along w_i / ||w_i||) in place.
+    """
+    helpful, harmful = np.flatnonzero(sigma > 0), np.flatnonzero(sigma < 0)
+    H = harmful.size
+    if H > 16:
+        raise ValueError(f"too many harmful neurons to enumerate ({H} > 16)")
+    rate = abs_a * g ** 2                             # d p_i / d s for a moved neuron
+    # s at which every helpful neuron is dead: the margin is then <= 0 for any M
+    s_hi = np.max(np.maximum(p[:, helpful], 0) / rate[helpful], axis=1, initial=0.0) + 1e-300
+    for mask in range(2 ** H):
+        moved = np.zeros(len(g), bool)
+        moved[helpful] = True
+        moved[harmful[[(mask >> i) & 1 == 1 for i in range(H)]]] = True
+        s = _bisect_multiplier(p, sigma, rate, moved, s_hi, iters)
+        T = np.where(moved & (sigma > 0), np.minimum(s[:, None] * abs_a * g,
+                                                     np.maximum(p, 0) / g), 0.0)
+        T = np.where(moved & (sigma < 0), s[:, None] * abs_a * g, T)
+        cost = np.sqrt(np.sum(T ** 2, axis=1))
+        feasible = _moved_margin(p, sigma, rate, moved, s) <= 1e-9 * (1 + np.abs(p).max(axis=1))
+        better = feasible & (cost < radius[rows])
+        radius[rows[better]] = cost[better]
+        T_best[rows[better]] = (T * np.sign(sigma))[better]
+
+
+def _moved_margin(p, sigma, rate, moved, s):
+    """y f after moving every neuron of ``moved`` with multiplier s (per point)."""
+    q = np.where(moved & (sigma > 0), p - s[:, None] * rate, p)
+    q = np.where(moved & (sigma < 0), p + s[:, None] * rate, q)
+    return np.maximum(q, 0) @ sigma
+
+
+def _bisect_multiplier(p, sigma, rate, moved, s_hi, iters):
+    """The smallest s >= 0 with a non-positive moved margin (continuous, decreasing in s)."""
+    lo, hi = np.zeros(p.shape[0]), s_hi.copy()       # raising harmful neurons keeps hi feasible
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        ok = _moved_margin(p, sigma, rate, moved, mid) <= 0
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    return hi
 
 
 def robust_accuracy_from_radii(radii, eps) -> np.ndarray:
