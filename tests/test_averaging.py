@@ -113,6 +113,73 @@ def test_derived_max_classifier():
         DerivedBinaryClassifier(mc, s, aggregate="mean")
 
 
+@given(seed=st.integers(0, 2 ** 16), k=st.integers(2, 5), h=st.integers(1, 3),
+       n=st.integers(1, 6))
+def test_derived_biased_classifier_forward_and_gradients(seed, k, h, n):
+    from npfp.nn.models import _loss
+    rng = np.random.default_rng(seed)
+    mc = multiclass_network(5, k, h=h, init_scale=1.0, rng=rng)
+    s = np.where(np.arange(k) % 2 == 0, 1.0, -1.0)
+    b = -rng.uniform(0.0, 0.5, size=k)
+    F = DerivedBinaryClassifier(mc, s, bias=b)
+    X = rng.standard_normal((n, 5))
+    y = np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    L = mc.decision_function(X)
+    np.testing.assert_allclose(F.decision_function(X), np.maximum(L + b, 0) @ s)
+    if is_near_kink(mc, X) or np.min(np.abs(L + b)) < 1e-3:
+        return                                   # finite differences only away from kinks
+    assert check_model_gradients(F, X, y, wrt=["X"])["X"] < 1e-6
+    out, cache = F.forward(X)
+    _, dout = _loss(F, out, y)
+    grads, _ = F.backward(dout, cache)
+    num = numerical_gradient(lambda: _loss(F, F.forward(X)[0], y)[0], mc.params["W"])
+    assert rel_error(grads["W"], num) < 1e-6
+    assert np.array_equal(F.copy().bias, F.bias)
+
+
+def test_calibrated_bias_is_minus_theta_d_on_the_reference_features():
+    from npfp.averaging import calibrated_bias
+    data = MultiClusterData.create(300, 6, rng=0)
+    X, y, j = data.sample(600, 1, balanced=True)
+    mc = multiclass_network(300, 6, rng=0)
+    mc.params["W"][:] = data.mu                  # f_j = ReLU(<mu_j, x>): the reference network
+    b = calibrated_bias(mc, X, j, 0.25)
+    np.testing.assert_allclose(b, -0.25 * 300, rtol=0.02)
+    F = DerivedBinaryClassifier(mc, data.signs, bias=b)
+    ref = feature_decoupling_network(data.mu, data.J_plus, 0.25)
+    assert np.mean(F.predict(X) == ref.predict(X)) == 1.0
+    with pytest.raises(ValueError, match="bias"):
+        DerivedBinaryClassifier(mc, data.signs, bias=-b)
+    with pytest.raises(ValueError, match="sum"):
+        DerivedBinaryClassifier(mc, data.signs, aggregate="max", bias=b)
+    with pytest.raises(ValueError, match="j"):
+        calibrated_bias(mc, X, j[:-1])
+
+
+def test_subset_directions_contain_pairwise_and_decoupled_and_attain_the_exact_radius():
+    from npfp.averaging.measures import pairwise_feature_directions, subset_feature_directions
+    data = MultiClusterData.create(200, 10, rng=3)
+    X, y, j = data.mu, data.signs, np.arange(10)
+    np.testing.assert_allclose(subset_feature_directions(data.mu, data.J_plus, j, X, 1),
+                               pairwise_feature_directions(data.mu, data.J_plus, j, X))
+    np.testing.assert_allclose(subset_feature_directions(data.mu, data.J_plus, j, X, 5),
+                               decoupled_feature_directions(data.mu, data.J_plus, j))
+    # along the best subset direction, the exact radius of f_FD (any theta) is reached
+    for theta in (0.0, 0.25):
+        net = feature_decoupling_network(data.mu, data.J_plus, theta)
+        exact = orthogonal_relu_radius(net, X, y)
+        best = np.full(10, np.inf)
+        ts = np.linspace(0, 1.2 * np.sqrt(200), 2401)
+        for n in range(6):
+            V = subset_feature_directions(data.mu, data.J_plus, j, X, n)
+            broken = np.array([y * net.decision_function(X + t * V) <= 0 for t in ts])
+            first = np.where(broken.any(axis=0), ts[broken.argmax(axis=0)], np.inf)
+            best = np.minimum(best, first)
+        np.testing.assert_allclose(best, exact, atol=1.2 * np.sqrt(200) / 2400 + 1e-9)
+    with pytest.raises(ValueError, match="n_raise"):
+        subset_feature_directions(data.mu, data.J_plus, j, X, 6)
+
+
 def test_derived_classifier_validation():
     mc = multiclass_network(3, 3, rng=0)
     with pytest.raises(ValueError, match="each side"):

@@ -5,8 +5,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from npfp.attacks import PGD
-from npfp.cgro import (CGROData, OddPowerCNN, SubspaceAttack, global_flatness, margin_shares,
-                       noise_memorisation, true_feature_learning)
+from npfp.cgro import (CGROData, OddPowerCNN, SignalPatchAttack, SubspaceAttack, global_flatness,
+                       margin_shares, noise_memorisation, true_feature_learning)
+from npfp.cgro.measures import robust_margin_levels
 from npfp.cgro.experiment import adversarial_gd, phase_growth, quick_config, run, summary_table
 from npfp.gradcheck import check_model_gradients
 from npfp.nn import PatchCNN
@@ -132,6 +133,61 @@ def test_subspace_attack_finds_the_worst_case_of_a_pure_signal_model():
     assert np.all(got <= worst + 1e-3)
 
 
+@given(seed=st.integers(0, 10**6), m=st.integers(1, 6), delta=st.floats(0.0, 1.5),
+       q=st.sampled_from([2.0, 3.0, 5.0]))
+def test_signal_patch_attack_is_exact(seed, m, delta, q):
+    # y f(X + Delta) = sigma(alpha - delta sign(U)) U + V_i; for U > 0: (alpha - delta)^q U + V_i
+    rng = np.random.default_rng(seed)
+    data = CGROData.create(d=8, P=3, alpha=1.0, sigma_p=0.4, w_star=rng.standard_normal(8))
+    X, y = data.sample(25, rng)
+    model = OddPowerCNN(3, 8, m, q=q, init_scale=0.8, rng=rng)
+    res = SignalPatchAttack(delta, data.w_star)(model, X, y)
+    U = true_feature_learning(model, data)
+    a = 1 - delta * np.sign(U)
+    want = np.sign(a) * np.abs(a) ** q * U + noise_memorisation(model, X, y)
+    got = y * model.decision_function(res.x_adv)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    np.testing.assert_array_equal(res.delta[:, 1:], 0.0)              # only the signal patch
+    assert np.all(np.abs(res.delta[:, 0] @ data.w_star) <= delta + 1e-12)
+    np.testing.assert_array_equal(res.success, y * model.decision_function(res.x_adv) <= 0)
+
+
+def test_signal_patch_attack_equals_a_grid_search_over_the_ball():
+    # the ball is 1-D (s in [-delta, delta] on patch 0 along w*): brute force is exact
+    data = CGROData.create(d=10, P=3, alpha=1.0, sigma_p=0.3)
+    X, y = data.sample(40, 0)
+    model = OddPowerCNN(3, 10, 4, init_scale=0.7, rng=2)
+    exact = y * model.decision_function(SignalPatchAttack(0.8, data.w_star)(model, X, y).x_adv)
+    grid = []
+    for t in np.linspace(-0.8, 0.8, 1601):
+        Xs = X.copy()
+        Xs[:, 0] += t * data.w_star
+        grid.append(y * model.decision_function(Xs))
+    np.testing.assert_allclose(exact, np.min(grid, axis=0), rtol=1e-9, atol=1e-12)
+
+
+def test_signal_patch_attack_bad_input():
+    with pytest.raises(ValueError, match="eps"):
+        SignalPatchAttack(-0.1, np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="w_star"):
+        SignalPatchAttack(0.5, np.array([2.0, 0.0]))
+    with pytest.raises(TypeError, match="OddPowerCNN"):
+        from npfp.nn import TwoLayerNet
+        SignalPatchAttack(0.5, np.array([1.0, 0.0]))(TwoLayerNet(2, 3), np.zeros((2, 2)),
+                                                      np.ones(2))
+
+
+def test_robust_margin_levels():
+    lv = robust_margin_levels(6.0, np.linspace(0, 10, 101), alpha=1.0, delta=0.9, q=3.0)
+    assert np.isclose(lv["signal"], 0.006) and np.isclose(lv["V_low"], 1.0)
+    assert np.isclose(lv["share"], 0.006 / 1.006)
+    # no memorisation (V_low <= 0) or delta >= alpha: the share is undefined, never "negligible"
+    assert np.isnan(robust_margin_levels(6.0, -np.ones(5), 1.0, 0.9, 3.0)["share"])
+    assert np.isnan(robust_margin_levels(6.0, np.ones(5), 1.0, 1.2, 3.0)["share"])
+    with pytest.raises(ValueError, match="V"):
+        robust_margin_levels(1.0, np.ones((2, 2)), 1.0, 0.5, 3.0)
+
+
 def test_adversarial_gd_validation():
     model = OddPowerCNN(2, 3, 2, rng=0)
     X, y = np.zeros((4, 2, 3)), np.ones(4)
@@ -141,12 +197,18 @@ def test_adversarial_gd_validation():
 
 # -- the paper's claims, reduced configuration -----------------------------------------------
 def test_cgro_claims_quick():
+    from npfp.claims import evaluate
+    from npfp.cgro.claims import CLAIMS
     r = run(quick_config())
     rtr, rte, cte = r.robust_train[-1], r.robust_test[-1], r.clean_test[-1]
     assert rtr >= 0.95                      # robust training accuracy
     assert cte >= 0.90                      # clean generalisation
     assert rtr - rte >= 0.40                # robust overfitting
-    assert r.phase2_start >= 0 and r.V_growth >= 5 * r.U_growth   # U stalls, V_i grow
+    lv = robust_margin_levels(r.U[-1], r.V[-1], 1.0, r.config.delta, r.config.q)
+    assert 0 < lv["share"] <= 0.10          # the signal's part of the robust margin is negligible
+    assert r.robust_test_signal.shape == r.robust_test.shape
+    assert np.all((0 <= r.robust_test_signal) & (r.robust_test_signal <= 1))
     corr = np.corrcoef(r.flatness, r.robust_train - r.robust_test)[0, 1]
     assert corr >= 0.5                      # global flatness tracks the gap
+    assert all(np.isfinite(v.value) for v in evaluate(CLAIMS, r))
     assert "robust generalisation gap" in summary_table(r)

@@ -12,7 +12,7 @@ the derived classifier), :mod:`.reference` (f_FA, f_FD and exact radii),
 reproduction), :mod:`.digits` (8x8 handwritten digits, parity task).
 """
 from .data import MultiClusterData, make_cluster_features
-from .learners import (DerivedBinaryClassifier, binary_network, multiclass_network, neuron_classes,
+from .learners import (DerivedBinaryClassifier, binary_network, calibrated_bias, multiclass_network, neuron_classes,
                        neuron_signs, train_binary, train_multiclass)
 from .measures import (averaged_feature_direction, cosine_block_summary, cosine_matrix,
                        decoupled_feature_directions, group_equivalent_weights,
@@ -22,7 +22,7 @@ from .reference import (fa_center_radius, fd_center_radius, feature_averaging_ne
                         robust_accuracy_from_radii)
 
 __all__ = ["MultiClusterData", "make_cluster_features", "DerivedBinaryClassifier",
-           "binary_network", "multiclass_network", "neuron_classes", "neuron_signs",
+           "binary_network", "calibrated_bias", "multiclass_network", "neuron_classes", "neuron_signs",
            "train_binary", "train_multiclass", "averaged_feature_direction",
            "cosine_block_summary", "cosine_matrix", "decoupled_feature_directions",
            "group_equivalent_weights", "pairwise_feature_directions", "fa_center_radius", "fd_center_radius",

@@ -42,15 +42,15 @@ from ..experiments import Stages, format_table, save_json, save_npz
 from .claims import CLAIMS
 from ..plotting import save_figure, subplots
 from .data import MultiClusterData
-from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
+from .learners import (DerivedBinaryClassifier, calibrated_bias, neuron_classes, neuron_signs,
+                       train_binary, train_multiclass)
 from .measures import (averaged_feature_direction, cosine_block_summary, cosine_matrix,
-                       decoupled_feature_directions, group_equivalent_weights,
-                       pairwise_feature_directions)
+                       group_equivalent_weights, subset_feature_directions)
 from .reference import (fa_center_radius, fd_center_radius, feature_averaging_network,
                         feature_decoupling_network, orthogonal_relu_radius, robust_accuracy_from_radii)
 
 __all__ = ["Config", "quick_config", "run", "summary_table", "save", "Result",
-           "plot_cosines", "plot_curves", "CLAIMS", "STAGES"]
+           "plot_cosines", "plot_curves", "plot_headline", "CLAIMS", "STAGES"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +150,11 @@ class _Run:
     def ro(self) -> float:
         return self.data.optimal_radius
 
+    @property
+    def r6(self) -> float:
+        """sqrt(d / (1 + |J_-+|)): the bias-free sum readout's radius at the centres [derived]."""
+        return float(np.sqrt(self.c.d / (1 + min(self.c.n_plus, self.c.k - self.c.n_plus))))
+
 
 def stage_data(c: Config) -> _Run:
     """1. The multi-cluster data of Definition 3.1 (k orthogonal features, J+ first k/2)."""
@@ -161,13 +166,17 @@ def stage_data(c: Config) -> _Run:
 
 
 def stage_training(r: _Run, progress=None) -> dict:
-    """2. GD on the binary and the k-class network; the derived F, F_max; f_FA and f_FD."""
+    """2. GD on the binary and the k-class network; the derived readouts F (sum), F_b (biased
+    sum, the paper's f_FD form with b_j = -theta * mean own logit) and F_max (arg-max);
+    the reference networks f_FA and f_FD."""
     c, data, (X, y, j) = r.c, r.data, r.train
     net, hb = train_binary(X, y, m=c.m, init_scale=c.init_scale, lr=c.lr, steps=c.steps,
                            rng=r.rng, progress=progress)
     mc, hm = train_multiclass(X, j, c.k, h=c.h, init_scale=c.init_scale, lr=c.lr, steps=c.steps,
                               bias=c.multiclass_bias, rng=r.rng, progress=progress)
+    bias = calibrated_bias(mc, X, j, c.fd_threshold)        # set, not learned (see docs)
     return {"binary": net, "multiclass": mc, "F": DerivedBinaryClassifier(mc, data.signs),
+            "Fb": DerivedBinaryClassifier(mc, data.signs, bias=bias),
             "Fmax": DerivedBinaryClassifier(mc, data.signs, aggregate="max"),
             "f_FA": feature_averaging_network(data.mu, data.J_plus),
             "f_FD0": feature_decoupling_network(data.mu, data.J_plus, 0.0),
@@ -180,7 +189,8 @@ def stage_clean(r: _Run, m: dict) -> dict:
     Xt, yt, jt = r.test
     return {"binary": accuracy(m["binary"], Xt, yt),
             "multiclass (cluster index)": accuracy(m["multiclass"], Xt, jt),
-            "derived F": accuracy(m["F"], Xt, yt), "derived F_max": accuracy(m["Fmax"], Xt, yt),
+            "derived F": accuracy(m["F"], Xt, yt), "derived F_b": accuracy(m["Fb"], Xt, yt),
+            "derived F_max": accuracy(m["Fmax"], Xt, yt),
             "f_FA": accuracy(m["f_FA"], Xt, yt), "f_FD (theta=0)": accuracy(m["f_FD0"], Xt, yt),
             f"f_FD (theta={r.c.fd_threshold:g})": accuracy(m["f_FDt"], Xt, yt)}
 
@@ -200,31 +210,52 @@ def stage_cosines(r: _Run, m: dict) -> dict:
             "summary": cosine_block_summary(cos_b, r.data.signs, sb)}
 
 
-def stage_attacks(r: _Run, m: dict) -> dict:
-    """4. Robust accuracy vs l2 radius under PGD, the averaged-feature, decoupled-feature
-    and pairwise attacks and their per-point worst case; a fine grid for the averaged one."""
+def _attacks(r: _Run, m: dict) -> dict:
+    """Every attack that applies: PGD (margin loss), the averaged-feature direction, and the
+    per-point subset directions n' = 0..|J_-+| built from the true features mu and from the
+    k-class network's learned features (its group weights scaled to norm sqrt(d))."""
     c, data, (Xt, yt, jt) = r.c, r.data, r.test
-    special = [1.2 * r.rk, 1.3 * r.rk, 0.8 * r.ro]
-    eps = np.unique(np.concatenate([np.asarray(c.radii, float) * r.ro, special]))
     u = averaged_feature_direction(data.mu, data.J_plus)
-    avg = FixedDirection(0.0, np.stack([u, -u]))    # row 0: y = -1 moves +u; row 1: y = +1 moves -u
-    dec = FixedDirection(0.0, decoupled_feature_directions(data.mu, data.J_plus, jt), per="point")
-    pair = FixedDirection(0.0, pairwise_feature_directions(data.mu, data.J_plus, jt, Xt),
-                          per="point")
-    pgd = PGD(0.0, "l2", steps=c.pgd_steps, restarts=c.pgd_restarts, loss="margin")
+    atk = {"pgd": PGD(0.0, "l2", steps=c.pgd_steps, restarts=c.pgd_restarts, loss="margin"),
+           "avg": FixedDirection(0.0, np.stack([u, -u]))}   # row 0: y = -1 moves +u
+    mc = m["multiclass"]
+    learned = group_equivalent_weights(mc.params["W"], mc.params["a"], neuron_classes(mc))
+    learned = np.sqrt(c.d) * learned / np.linalg.norm(learned, axis=1, keepdims=True)
+    n_opp = min(c.n_plus, c.k - c.n_plus)
+    for tag, feats in (("", data.mu), (" learned", learned)):
+        for n in range(n_opp + 1):
+            dirs = subset_feature_directions(feats, data.J_plus, jt, Xt, n)
+            atk[f"subset{n}{tag}"] = FixedDirection(0.0, dirs, per="point")
+    return atk
+
+
+def stage_attacks(r: _Run, m: dict) -> dict:
+    """4. Robust accuracy vs l2 radius of every classifier under every attack of
+    :func:`_attacks`; "worst" is the per-point worst case over all of them, made monotone
+    in eps (a point broken at a smaller radius stays broken).  Named curves: PGD alone,
+    averaged, pairwise (subset1), decoupled (subset n'=|J_-+|), and all subsets."""
+    c, (Xt, yt, _) = r.c, r.test
+    special = [1.2 * r.rk, 1.3 * r.rk, 0.9 * r.r6, 0.7 * r.ro, 0.8 * r.ro]
+    eps = np.unique(np.concatenate([np.asarray(c.radii, float) * r.ro, special]))
+    atk, n_opp = _attacks(r, m), min(c.n_plus, c.k - c.n_plus)
     curves = {}
-    for name, model in (("binary", m["binary"]), ("derived", m["F"]), ("derived-max", m["Fmax"])):
-        worst = np.ones((eps.size, Xt.shape[0]), dtype=bool)
-        for aname, atk in (("pgd", pgd), ("avg", avg), ("decoupled", dec), ("pairwise", pair)):
-            rc = accuracy_vs_radius(model, Xt, yt, atk, eps, rng=c.seed + 1)
-            worst &= rc.robust
-            curves[f"{name} {aname}"] = rc.accuracy
-        curves[f"{name} worst"] = worst.mean(axis=1)
+    for name, key in (("binary", "binary"), ("derived", "F"), ("derived-bias", "Fb"),
+                      ("derived-max", "Fmax")):
+        rob = {a: accuracy_vs_radius(m[key], Xt, yt, atk[a], eps, rng=c.seed + 1).robust
+               for a in atk}
+        subsets = np.logical_and.reduce([v for a, v in rob.items() if a.startswith("subset")])
+        worst = np.logical_and.reduce(list(rob.values()))
+        curves[f"{name} pgd"] = rob["pgd"].mean(axis=1)
+        curves[f"{name} avg"] = rob["avg"].mean(axis=1)
+        curves[f"{name} pairwise"] = rob["subset1"].mean(axis=1)
+        curves[f"{name} decoupled"] = rob[f"subset{n_opp}"].mean(axis=1)
+        curves[f"{name} subsets"] = subsets.mean(axis=1)
+        curves[f"{name} worst"] = np.logical_and.accumulate(worst, axis=0).mean(axis=1)
     # fine grid for the model-independent attack (one forward pass per radius)
     fine = np.linspace(0, 1.3 * r.ro, 131)
-    return {"eps": eps, "curves": curves, "pgd": pgd, "fine": fine,
-            "fine binary": accuracy_vs_radius(m["binary"], Xt, yt, avg, fine).accuracy,
-            "fine derived": accuracy_vs_radius(m["F"], Xt, yt, avg, fine).accuracy}
+    return {"eps": eps, "curves": curves, "pgd": atk["pgd"], "fine": fine,
+            "fine binary": accuracy_vs_radius(m["binary"], Xt, yt, atk["avg"], fine).accuracy,
+            "fine derived": accuracy_vs_radius(m["F"], Xt, yt, atk["avg"], fine).accuracy}
 
 
 def stage_reference(r: _Run, m: dict, att: dict) -> dict:
@@ -252,8 +283,9 @@ def stage_reference(r: _Run, m: dict, att: dict) -> dict:
 
 
 def stage_targets(r: _Run, cos: dict, att: dict) -> dict:
-    """The numbers the declared claims (:mod:`npfp.averaging.claims`) read."""
-    rk, ro, eps, curves = r.rk, r.ro, att["eps"], att["curves"]
+    """The numbers the declared claims (:mod:`npfp.averaging.claims`) read: robust accuracy
+    at the target radii (every target radius is on the grid), 50% crossings, cosines."""
+    rk, ro, r6, eps, curves = r.rk, r.ro, r.r6, att["eps"], att["curves"]
 
     def at(name, e):
         return float(curves[name][np.argmin(np.abs(eps - e))])
@@ -261,30 +293,31 @@ def stage_targets(r: _Run, cos: dict, att: dict) -> dict:
     def first_below(name, unit):
         return _first_below(eps, curves[name], 0.5) / unit
 
-    def min_upto(name):
-        return float(np.min(curves[name][eps <= 0.8 * ro + 1e-9]))
-
     summ = cos["summary"]
-    return {
+    out = {
         "binary_own_max_dev": summ["own_max_dev"], "binary_other_max_abs": summ["other_max_abs"],
         "multi_diag_min": float(np.min(np.diag(cos["multi groups"]))),
         "binary_pgd_at_1.3rk": at("binary pgd", 1.3 * rk),
         "binary_worst_at_1.3rk": at("binary worst", 1.3 * rk),
         "binary_avg_at_1.2rk": at("binary avg", 1.2 * rk),
         "binary_avg_cross50_over_rk": _first_below(att["fine"], att["fine binary"], 0.5) / rk,
-        "derived_pgd_min_upto_0.8ro": min_upto("derived pgd"),
-        "derived_worst_min_upto_0.8ro": min_upto("derived worst"),
-        "derived_worst_cross50_over_ro": first_below("derived worst", ro),
-        "derived_max_pgd_min_upto_0.8ro": min_upto("derived-max pgd"),
-        "derived_max_worst_min_upto_0.8ro": min_upto("derived-max worst"),
-        "derived_max_worst_cross50_over_ro": first_below("derived-max worst", ro),
-        "derived_pgd_cross50_over_ro": first_below("derived pgd", ro),
-        "binary_worst_cross50_over_rk": first_below("binary worst", rk),
-        "binary_pgd_cross50_over_rk": first_below("binary pgd", rk),
+        "derived_worst_at_0.9r6": at("derived worst", 0.9 * r6),
+        "derived_worst_at_0.7ro": at("derived worst", 0.7 * ro),
+        "derived_pgd_at_0.7ro": at("derived pgd", 0.7 * ro),
+        "derived_bias_worst_at_0.8ro": at("derived-bias worst", 0.8 * ro),
+        "derived_bias_pgd_at_0.8ro": at("derived-bias pgd", 0.8 * ro),
+        "derived_max_worst_at_0.8ro": at("derived-max worst", 0.8 * ro),
+        "derived_max_pgd_at_0.8ro": at("derived-max pgd", 0.8 * ro),
         "pgd_never_beats_exact": bool(all(
             np.all(curves[f"{n} pgd"] >= curves[f"{n} exact (pgd points)"] - 1e-12)
             for n in ("f_FA", "f_FD0", "f_FDt"))),
     }
+    for name, key in (("derived", "derived"), ("derived-bias", "derived_bias"),
+                      ("derived-max", "derived_max")):
+        out[f"{key}_worst_cross50_over_ro"] = first_below(f"{name} worst", ro)
+    out["binary_worst_cross50_over_rk"] = first_below("binary worst", rk)
+    out["binary_pgd_cross50_over_rk"] = first_below("binary pgd", rk)
+    return out
 
 
 STAGES = ("data", "training", "clean accuracy", "cosines", "attacks", "reference networks",
@@ -314,9 +347,10 @@ def run(config: Config = Config(), progress=None) -> Result:
                   seconds=seconds.pop("total"), timings=seconds)
 
 
-_GRID = ("binary pgd", "binary avg", "binary worst", "derived pgd", "derived avg",
-         "derived decoupled", "derived worst", "derived-max pgd", "derived-max pairwise",
-         "derived-max worst", "f_FA exact", "f_FD0 exact", "f_FDt exact")
+_GRID = ("binary pgd", "binary avg", "binary worst", "derived pgd", "derived decoupled",
+         "derived worst", "derived-bias pgd", "derived-bias subsets", "derived-bias worst",
+         "derived-max pgd", "derived-max pairwise", "derived-max worst", "f_FA exact",
+         "f_FD0 exact", "f_FDt exact")
 
 
 def summary_table(result: Result) -> str:
@@ -329,9 +363,9 @@ def summary_table(result: Result) -> str:
     grid = format_table(
         [[f"{e:.1f}", f"{e / rk:.2f}", f"{e / ro:.2f}"]
          + [f"{100 * r.curves[n][i]:.1f}" for n in _GRID] for i, e in enumerate(r.eps)],
-        ["eps", "/sqrt(d/k)", "/sqrt(d/2)", "bin PGD", "bin avg", "bin worst", "F PGD", "F avg",
-         "F dec", "F worst", "Fmax PGD", "Fmax pair", "Fmax worst", "FA exact", "FD0 exact",
-         f"FD{c.fd_threshold:g} exact"])
+        ["eps", "/sqrt(d/k)", "/sqrt(d/2)", "bin PGD", "bin avg", "bin worst", "F PGD", "F dec",
+         "F worst", "Fb PGD", "Fb subsets", "Fb worst", "Fmax PGD", "Fmax pair", "Fmax worst",
+         "FA exact", "FD0 exact", f"FD{c.fd_threshold:g} exact"])
     times = ", ".join(f"{k} {v:.1f}s" for k, v in r.timings.items())
     return "\n".join([head, verdict_table(evaluate(CLAIMS, r)), "",
                       "robust accuracy (%) vs l2 radius", grid, f"[{r.seconds:.1f} s: {times}]"])
@@ -361,6 +395,40 @@ def plot_curves(result: Result, path: str, names, title: str = "") -> str:
         r"$\sqrt{d/k}$": result.sqrt_d_over_k, r"$\sqrt{d/2}$": result.sqrt_d_over_2})
 
 
+def plot_headline(result: Result, path: str) -> str:
+    """The claims at a glance: worst-case robust accuracy (all attacks) of the binary net and
+    of the three readouts of the k-class net, against eps / sqrt(d/2), with the theoretical
+    radii and each target as a marker (triangle up: must be >= 90%, down: <= 10%); right:
+    PGD alone (dashed) against the worst case, where PGD overstates robustness."""
+    r, ro = result, result.sqrt_d_over_2
+    x = r.eps / ro
+    r6 = np.sqrt(r.config.d / (1 + min(r.config.n_plus, r.config.k - r.config.n_plus)))
+    names = (("binary", "binary net", "C0"), ("derived", "F: sum readout (bias-free)", "C1"),
+             ("derived-bias", f"F_b: biased f_FD (theta={r.config.fd_threshold:g})", "C2"),
+             ("derived-max", "F_max: arg-max readout", "C3"))
+    fig, axes = subplots(1, 2, figsize=(12, 4.2), sharey=True)
+    for ax, kind in ((axes[0], "worst"), (axes[1], "pgd")):
+        for name, label, col in names:
+            ax.plot(x, r.curves[f"{name} worst"], color=col, marker="o", ms=3, label=label)
+            if kind == "pgd":
+                ax.plot(x, r.curves[f"{name} pgd"], color=col, ls="--", lw=1)
+        for val, lab in ((r.sqrt_d_over_k, r"$\sqrt{d/k}$"), (r6, r"$\sqrt{d/6}$"),
+                         (ro, r"$\sqrt{d/2}$")):
+            ax.axvline(val / ro, color="gray", ls=":", lw=1)
+            ax.text(val / ro, 1.04, lab, ha="center", fontsize=8)
+        ax.set_xlabel(r"$\ell_2$ radius / $\sqrt{d/2}$")
+        ax.set_ylim(-0.02, 1.1)
+    for ex, ey, up, col in ((1.3 * r.sqrt_d_over_k / ro, 0.1, False, "C0"),
+                            (0.9 * r6 / ro, 0.9, True, "C1"), (0.7, 0.1, False, "C1"),
+                            (0.79, 0.9, True, "C2"), (0.81, 0.9, True, "C3")):
+        axes[0].plot([ex], [ey], "^" if up else "v", color=col, ms=10, mec="k")
+    axes[0].set_ylabel("robust accuracy")
+    axes[0].set_title("worst case of all attacks; markers: the targets")
+    axes[1].set_title("solid: worst case, dashed: PGD alone")
+    axes[0].legend(fontsize=8, loc="lower left")
+    return save_figure(fig, path, dpi=110)
+
+
 def save(result: Result, outdir: str) -> list:
     """JSON of the numbers, NPZ of the arrays, PNG figures; returns the paths."""
     os.makedirs(outdir, exist_ok=True)
@@ -378,10 +446,7 @@ def save(result: Result, outdir: str) -> list:
                        **{k.replace(" ", "_"): v for k, v in r.curves.items()}},
                       os.path.join(outdir, "averaging.npz")),
              plot_cosines(r, os.path.join(outdir, "cosines.png"), "Feature averaging vs decoupling"),
-             plot_curves(r, os.path.join(outdir, "robust_accuracy.png"),
-                         ["binary pgd", "binary avg", "binary worst", "derived pgd", "derived decoupled",
-                          "derived worst", "derived-max pgd", "derived-max worst"],
-                         "Binary vs k-class-derived classifiers"),
+             plot_headline(r, os.path.join(outdir, "robust_accuracy.png")),
              plot_curves(r, os.path.join(outdir, "reference_networks.png"),
                          ["f_FA exact", "f_FD0 exact", "f_FDt exact", "f_FA pgd", "f_FD0 pgd", "f_FDt pgd"],
                          "Reference networks: exact vs PGD")]

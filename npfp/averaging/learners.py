@@ -30,7 +30,7 @@ from ..nn.models import Model, TwoLayerNet
 from ..training import fit
 
 __all__ = ["binary_network", "multiclass_network", "DerivedBinaryClassifier",
-           "train_binary", "train_multiclass", "neuron_signs", "neuron_classes"]
+           "train_binary", "train_multiclass", "neuron_signs", "neuron_classes", "calibrated_bias"]
 
 
 def binary_network(d: int, m: int, *, init_scale: float = 1e-5, bias: bool = True,
@@ -88,7 +88,17 @@ class DerivedBinaryClassifier(Model):
     :math:`\partial L/\partial f = (\partial L/\partial F)\, s^\top`, then the k-class
     network's own backward pass.
 
-    ``aggregate='max'`` gives the library's variant
+    ``bias`` (sum readout only) gives the paper's *biased* feature-decoupling form (Fig. 1,
+    :math:`f_{FD}` with :math:`b_j`) on top of the learned logits:
+
+    .. math:: F_b(x) = \sum_{j} s_j\, \mathrm{ReLU}(f_j(x) + b_j), \qquad b_j \le 0,
+
+    which for h = 1 and no first-layer bias is exactly :math:`\sum_j s_j \mathrm{ReLU}(\langle
+    w_j, x\rangle + b_j)`.  Backward: :math:`\partial L/\partial f_j = (\partial L/\partial F)\,
+    s_j\, 1[f_j + b_j > 0]`.  :func:`calibrated_bias` sets :math:`b_j = -\theta` times the
+    cluster's typical own logit (:math:`-\theta d` on the reference network).
+
+    ``aggregate='max'`` gives the arg-max readout
     :math:`F_{\max}(x) = \max_{j \in J_+} f_j(x) - \max_{j \in J_-} f_j(x)`, whose sign is
     "is the most likely cluster in :math:`J_+`?" (predict the cluster, then map it to its
     class).  Its derivative routes :math:`\pm\partial L/\partial F` to the arg-max logit of
@@ -104,12 +114,14 @@ class DerivedBinaryClassifier(Model):
     signs : array_like, shape (k,)
         s_j = +1 for j in J_+ and -1 for j in J_-.
     aggregate : {'sum', 'max'}
+    bias : array_like, shape (k,), optional
+        Non-positive thresholds b_j of the biased sum readout (None: the bias-free F).
     """
 
     task = "binary"
     trainable = ()
 
-    def __init__(self, base: Model, signs, aggregate: str = "sum"):
+    def __init__(self, base: Model, signs, aggregate: str = "sum", bias=None):
         super().__init__()
         if getattr(base, "task", None) != "multiclass":
             raise TypeError(f"base must be a multiclass npfp Model, got {type(base).__name__}")
@@ -120,9 +132,16 @@ class DerivedBinaryClassifier(Model):
             raise ValueError("signs must put at least one class on each side")
         if aggregate not in ("sum", "max"):
             raise ValueError(f"aggregate must be 'sum' or 'max', got {aggregate!r}")
+        if bias is not None:
+            if aggregate != "sum":
+                raise ValueError("bias applies to the sum readout only (aggregate='sum')")
+            bias = check_array(bias, "bias", shape=(base.n_classes,)).astype(base.dtype)
+            if np.any(bias > 0):
+                raise ValueError(f"bias must be <= 0 (a threshold), got {bias}")
         self.base = base
         self.signs = s.astype(base.dtype)
         self.aggregate = aggregate
+        self.bias = bias
         self.params = base.params  # shared: F always reflects the current base network
 
     @property
@@ -131,8 +150,11 @@ class DerivedBinaryClassifier(Model):
 
     def forward(self, X):
         logits, cache = self.base.forward(X)              # (n, k)
-        if self.aggregate == "sum":
+        if self.aggregate == "sum" and self.bias is None:
             return logits @ self.signs, (cache, None, logits.shape[0])   # F(x) = <s, f(x)>
+        if self.aggregate == "sum":
+            on = logits + self.bias > 0                      # F_b = <s, ReLU(f + b)>
+            return np.where(on, logits + self.bias, 0.0) @ self.signs, (cache, on, logits.shape[0])
         plus = np.where(self.signs > 0, logits, -np.inf)
         minus = np.where(self.signs < 0, logits, -np.inf)
         jp, jm = np.argmax(plus, axis=1), np.argmax(minus, axis=1)
@@ -144,6 +166,8 @@ class DerivedBinaryClassifier(Model):
         dout = self.check_dout(dout, n)
         if arg is None:
             dlogits = np.outer(dout, self.signs)          # dL/df_j = dL/dF * s_j
+        elif self.aggregate == "sum":
+            dlogits = np.outer(dout, self.signs) * arg    # only the thresholds passed
         else:
             jp, jm = arg
             rows = np.arange(dout.shape[0])
@@ -155,7 +179,33 @@ class DerivedBinaryClassifier(Model):
         return (grads if param_grads else {}), dX
 
     def copy(self):
-        return DerivedBinaryClassifier(self.base.copy(), self.signs, self.aggregate)
+        return DerivedBinaryClassifier(self.base.copy(), self.signs, self.aggregate,
+                                       None if self.bias is None else self.bias.copy())
+
+
+def calibrated_bias(base: Model, X, j, threshold: float = 0.25) -> np.ndarray:
+    r"""Thresholds :math:`b_j = -\theta\, \bar f_j` for :class:`DerivedBinaryClassifier` ``bias``.
+
+    :math:`\bar f_j` is the mean own logit :math:`f_j(x)` over the training points of
+    cluster j, so the threshold is a fraction :math:`\theta` of the cluster's logit scale;
+    on the reference network (:math:`f_j = \langle\mu_j, x\rangle`, :math:`\bar f_j = d`)
+    it is :math:`b_j = -\theta d`, the paper's biased :math:`f_{FD}` ([derived]: any
+    :math:`\theta \in [0.225, 0.293]` gives the optimal radius :math:`\sqrt{d/2}` at the centres).
+    """
+    X = check_array(X, "X", ndim=2)
+    j = np.asarray(j)
+    k = base.n_classes
+    if j.shape != (X.shape[0],) or not np.issubdtype(j.dtype, np.integer) or \
+            (j.size and (j.min() < 0 or j.max() >= k)):
+        raise ValueError(f"j must be integer cluster indices in [0, {k}), one per row of X")
+    if np.any(np.bincount(j, minlength=k) == 0):
+        raise ValueError("every cluster needs at least one training point in j")
+    theta = check_nonnegative(threshold, "threshold")
+    L = base.decision_function(X)
+    own = np.array([L[j == c, c].mean() for c in range(k)])
+    if np.any(own <= 0):
+        raise ValueError("a cluster's mean own logit is <= 0: no threshold scale")
+    return -theta * own
 
 
 def train_binary(X, y, *, m: int = 5, init_scale: float = 1e-5, lr: float = 1e-3,

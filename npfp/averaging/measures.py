@@ -25,7 +25,8 @@ import numpy as np
 from .._validation import check_array, check_int
 
 __all__ = ["cosine_matrix", "group_equivalent_weights", "averaged_feature_direction",
-           "decoupled_feature_directions", "pairwise_feature_directions", "cosine_block_summary"]
+           "decoupled_feature_directions", "pairwise_feature_directions",
+           "subset_feature_directions", "cosine_block_summary"]
 
 
 def cosine_matrix(A, B) -> np.ndarray:
@@ -126,6 +127,39 @@ def pairwise_feature_directions(mu, J_plus, j, X) -> np.ndarray:
         raise ValueError(f"j must be integer cluster indices in [0, {k}), one per row of X")
     P = np.where(s[None, :] != s[j][:, None], X @ mu.T, -np.inf)            # opposite clusters only
     V = mu[np.argmax(P, axis=1)] - mu[j]
+    return V / np.linalg.norm(V, axis=1, keepdims=True)
+
+
+def subset_feature_directions(mu, J_plus, j, X, n_raise: int) -> np.ndarray:
+    r"""Per-point unit directions :math:`(-\mu_j + \sum_{l \in L_i} \mu_l)/\|\cdot\|`, shape (n, d).
+
+    :math:`L_i` is the set of the ``n_raise`` opposite-class clusters with the largest
+    projections :math:`\langle\mu_l, x_i\rangle` ([lib]).  The family n' = 0..|J_\mp| spans
+    the minimal attacks on the reference networks ([derived], :mod:`npfp.averaging.reference`):
+    n' = 0 only lowers the own feature (kills it: the cheapest attack once every other
+    neuron is dead), n' = 1 is :func:`pairwise_feature_directions` (the bisector, radius
+    :math:`\sqrt{d/2}`), n' = |J_\mp| is :func:`decoupled_feature_directions` (the exact
+    attack on the bias-free sum, radius :math:`\sqrt{d/(1+|J_\mp|)}`), and the minimal
+    attack on :math:`f_{FD}` with threshold :math:`\theta` is one of them.  The rows of
+    ``mu`` may be *learned* features (e.g. the k-class network's weights scaled to norm
+    :math:`\sqrt d`), which aims the same attacks at the trained network.
+    """
+    mu = check_array(mu, "mu", ndim=2)
+    X = check_array(X, "X", ndim=2)
+    k = mu.shape[0]
+    s = _signs(k, J_plus)
+    j = np.asarray(j)
+    if j.shape != (X.shape[0],) or not np.issubdtype(j.dtype, np.integer) or \
+            (j.size and (j.min() < 0 or j.max() >= k)):
+        raise ValueError(f"j must be integer cluster indices in [0, {k}), one per row of X")
+    n_opp = int(np.min(np.where(s[j] > 0, np.sum(s < 0), np.sum(s > 0)))) if j.size else k
+    n_raise = check_int(n_raise, "n_raise", minimum=0, maximum=n_opp)
+    P = np.where(s[None, :] != s[j][:, None], X @ mu.T, -np.inf)           # opposite clusters only
+    top = np.argsort(-P, axis=1)[:, :n_raise]                               # n' nearest opposite
+    C = np.zeros((X.shape[0], k), dtype=mu.dtype)
+    np.put_along_axis(C, top, 1.0, axis=1)
+    C[np.arange(j.size), j] = -1.0
+    V = C @ mu
     return V / np.linalg.norm(V, axis=1, keepdims=True)
 
 

@@ -12,10 +12,10 @@ only partially and memorises the noise of the training-adversarial examples.
 * :mod:`npfp.cgro.measures` -- U, V_i, global flatness;
 * :mod:`npfp.cgro.experiment` -- ``npfp reproduce cgro``.
 """
-from .attack import SubspaceAttack
+from .attack import SignalPatchAttack, SubspaceAttack
 from .data import CGROData
 from .measures import global_flatness, margin_shares, noise_memorisation, true_feature_learning
 from .model import OddPowerCNN, odd_power, odd_power_grad
 
-__all__ = ["CGROData", "OddPowerCNN", "odd_power", "odd_power_grad", "SubspaceAttack",
+__all__ = ["CGROData", "OddPowerCNN", "odd_power", "odd_power_grad", "SubspaceAttack", "SignalPatchAttack",
            "true_feature_learning", "noise_memorisation", "margin_shares", "global_flatness"]

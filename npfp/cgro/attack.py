@@ -24,7 +24,7 @@ from ..attacks import AttackResult
 from ..attacks.base import WrapperAttack, make_result
 from ..nn.models import Model
 
-__all__ = ["SubspaceAttack"]
+__all__ = ["SubspaceAttack", "SignalPatchAttack"]
 
 
 class _SubspaceModel(Model):
@@ -97,3 +97,66 @@ class SubspaceAttack(WrapperAttack):
 
     def __repr__(self):
         return f"SubspaceAttack({self.attack!r}, k={self.B.shape[1]})"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SignalPatchAttack:
+    r"""The exact worst case when only the signal patch may move, along w* (radius ``eps``).
+
+    Threat model: :math:`\Delta_1 = s\, w^*` with :math:`|s| \le \epsilon`, the other patches
+    untouched.  For the odd power network :math:`\sigma(ab) = \sigma(a)\sigma(b)`, so the
+    signal patch :math:`(\alpha y + s) w^*` contributes :math:`\sigma(\alpha y + s)\,U` to f,
+    monotone in s; the minimiser of :math:`y f` is :math:`s = -\epsilon\, y\, \mathrm{sign}(U)`
+    and the robust margin is exactly
+
+    .. math:: y f(X + \Delta) = \sigma(\alpha - \epsilon\,\mathrm{sign}(U))\,U + V_i
+              \quad (= (\alpha - \epsilon)^q U + V_i \text{ for } U \ge 0,\ \epsilon \le \alpha)
+
+    (B. Li & Y. Li, Sec. 4: the signal's share of the robust margin is
+    :math:`(\alpha - \delta)^q U`).  No search is needed; ``tests/test_cgro.py`` checks the
+    closed form and that PGD restricted to the signal patch never does better.
+
+    Parameters
+    ----------
+    eps : float >= 0
+    w_star : ndarray (d,)
+        The unit true feature.
+    patch : int
+        Index of the signal patch (0 in :class:`npfp.cgro.data.CGROData`).
+    """
+
+    eps: float
+    w_star: object
+    patch: int = 0
+
+    def __post_init__(self):
+        from .._validation import check_int, check_nonnegative
+        object.__setattr__(self, "eps", check_nonnegative(self.eps, "eps"))
+        w = check_array(self.w_star, "w_star", ndim=1)
+        if not np.isclose(np.linalg.norm(w), 1.0):
+            raise ValueError("w_star must have unit norm")
+        object.__setattr__(self, "w_star", w)
+        object.__setattr__(self, "patch", check_int(self.patch, "patch", minimum=0))
+
+    def replace(self, **changes):
+        """A copy with some fields changed (e.g. ``eps``)."""
+        import dataclasses
+        return dataclasses.replace(self, **changes)
+
+    def __call__(self, model, X, y, rng=None) -> AttackResult:
+        X = model.check_X(X)
+        y = model.check_labels(y, X.shape[0])
+        if self.patch >= X.shape[1]:
+            raise ValueError(f"patch must be < the number of patches {X.shape[1]}, got {self.patch}")
+        if not hasattr(model, "q") or "W" not in model.params:
+            raise TypeError("SignalPatchAttack needs an OddPowerCNN (filters W, power q)")
+        z = model.params["W"] @ self.w_star
+        U = float(np.sum(np.sign(z) * np.abs(z) ** model.q))             # only its sign is used
+        delta = np.zeros_like(X)
+        delta[:, self.patch] = (-self.eps * y * np.sign(U))[:, None] * self.w_star
+        x_adv = X + delta
+        success = model.predict(x_adv) != y
+        return make_result(X, x_adv, success, "l2", delta=delta)
+
+    def __repr__(self):
+        return f"SignalPatchAttack(eps={self.eps:g}, patch={self.patch})"

@@ -15,10 +15,13 @@ Setting (library choices, docs/papers/cgro.md):
   with Delta_i from a PGD attack at the current weights.
 
 Measured per epoch: U and the V_i (:mod:`npfp.cgro.measures`), clean/robust training and
-test accuracy under a stronger evaluation PGD, and the global flatness of the loss on the
-training set.  Claims: robust training accuracy ~100%, clean test accuracy high, robust
-test accuracy far lower (the CGRO gap); after the signal phase U stalls while the V_i
-grow (memorisation).
+test accuracy under a stronger evaluation PGD, robust test accuracy under the exact
+signal-patch-only attack (:class:`npfp.cgro.attack.SignalPatchAttack`), and the global
+flatness of the loss on the training set.  Claims: robust training accuracy ~100%, clean
+test accuracy high, robust test accuracy far lower (the CGRO gap); at the end the true
+feature's part (alpha - delta)^q U of the robust margin is negligible against the
+memorised noise V_i (levels, :func:`npfp.cgro.measures.robust_margin_levels`); the
+signal-patch robust test accuracy peaks and falls (robust overfitting).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from ..experiments import Stages, save_json, save_npz
 from ..plotting import save_figure, subplots
 from ..nn.losses import logistic_loss
 from ..training import Progress
-from .attack import SubspaceAttack
+from .attack import SignalPatchAttack, SubspaceAttack
 from .claims import CLAIMS
 from .data import CGROData
 from .measures import (flatness_gap_correlation, global_flatness, noise_memorisation,
@@ -42,7 +45,7 @@ from .measures import (flatness_gap_correlation, global_flatness, noise_memorisa
 from .model import OddPowerCNN
 
 __all__ = ["Config", "quick_config", "Result", "run", "summary_table", "save", "adversarial_gd",
-           "phase_growth", "CLAIMS", "STAGES"]
+           "phase_growth", "plot_curves", "plot_flatness", "CLAIMS", "STAGES"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class Result:
     V: np.ndarray                   # (epochs, n_train)
     robust_train: np.ndarray        # at eval epochs
     robust_test: np.ndarray
+    robust_test_signal: np.ndarray  # under the exact signal-patch-only attack
     clean_train: np.ndarray
     clean_test: np.ndarray
     flatness: np.ndarray
@@ -213,8 +217,9 @@ def stage_adversarial_training(r: _Run, progress=None) -> dict:
     c, m0, data = r.c, r.model, r.data
     train_attack = SubspaceAttack(PGD(c.delta, "l2", steps=c.train_steps), data.w_star)
     eval_attack = SubspaceAttack(PGD(c.delta, "l2", steps=c.eval_steps, restarts=2), data.w_star)
+    signal_attack = SignalPatchAttack(c.delta, data.w_star)      # exact: no search needed
     rec = {k: [] for k in ("U", "V", "clean_every", "epoch", "robust_train", "robust_test",
-                           "clean_train", "clean_test", "flatness")}
+                           "robust_test_signal", "clean_train", "clean_test", "flatness")}
     bar = Progress(c.epochs, "cgro", progress)
 
     def on_epoch(m, epoch):
@@ -225,6 +230,7 @@ def stage_adversarial_training(r: _Run, progress=None) -> dict:
             rec["epoch"].append(epoch + 1)
             rec["robust_train"].append(eval_attack(m, r.Xtr, r.ytr, rng=r.eval_rng).accuracy)
             rec["robust_test"].append(eval_attack(m, r.Xte, r.yte, rng=r.eval_rng).accuracy)
+            rec["robust_test_signal"].append(signal_attack(m, r.Xte, r.yte).accuracy)
             rec["clean_train"].append(rec["clean_every"][-1])
             rec["clean_test"].append(float(np.mean(m.predict(r.Xte) == r.yte)))
             rec["flatness"].append(global_flatness(m, r.Xtr, r.ytr, c.flatness_delta,
@@ -259,13 +265,16 @@ def run(config: Config = Config(), progress=None) -> Result:
     st = Stages("cgro", STAGES, progress)
     r = st.run("data", stage_data, c)
     rec = st.run("adversarial training", stage_adversarial_training, r, progress)
-    st.numbers.update({k: rec[k][-1] for k in ("robust_train", "robust_test", "clean_test")})
+    st.numbers.update({k: rec[k][-1] for k in ("robust_train", "robust_test", "robust_test_signal",
+                                                 "clean_test")})
+    st.numbers["robust_test_signal_peak"] = max(rec["robust_test_signal"])
     t1, gu, gv = st.run("phases", stage_phases, r, rec)
     full_train, full_test = st.run("full-space attack", stage_full_space, r)
     seconds = st.close()["total"]
     return Result(config=c, epochs=np.array(rec["epoch"]), U=np.array(rec["U"]),
                   V=np.array(rec["V"]), robust_train=np.array(rec["robust_train"]),
                   robust_test=np.array(rec["robust_test"]),
+                  robust_test_signal=np.array(rec["robust_test_signal"]),
                   clean_train=np.array(rec["clean_train"]), clean_test=np.array(rec["clean_test"]),
                   flatness=np.array(rec["flatness"]), loss=np.array(rec["loss"]),
                   phase2_start=t1, U_growth=gu, V_growth=gv, full_space_robust_train=full_train,
@@ -292,6 +301,8 @@ def save(r: Result, outdir: str) -> list:
     paths = []
     summary = {"config": r.config, "robust_train": r.robust_train[-1], "robust_test": r.robust_test[-1],
                "clean_test": r.clean_test[-1], "phase2_start": r.phase2_start,
+               "robust_test_signal": r.robust_test_signal[-1],
+               "robust_test_signal_peak": float(np.max(r.robust_test_signal)),
                "U_growth": r.U_growth, "V_growth": r.V_growth,
                "flatness_gap_correlation": _flatness_gap_correlation(r),
                "full_space_robust_train": r.full_space_robust_train,
@@ -299,29 +310,55 @@ def save(r: Result, outdir: str) -> list:
                "claims": [v.as_dict() for v in evaluate(CLAIMS, r)]}
     paths.append(save_json(summary, os.path.join(outdir, "cgro.json")))
     paths.append(save_npz({"epochs": r.epochs, "U": r.U, "V": r.V, "robust_train": r.robust_train,
-                           "robust_test": r.robust_test, "clean_train": r.clean_train,
+                           "robust_test": r.robust_test, "robust_test_signal": r.robust_test_signal,
+                           "clean_train": r.clean_train,
                            "clean_test": r.clean_test, "flatness": r.flatness, "loss": r.loss},
                           os.path.join(outdir, "cgro.npz")))
-    T = np.arange(1, len(r.U) + 1)
-    fig, ax = subplots(1, 2, figsize=(10, 3.8))
-    ax[0].plot(T, r.U, label="U = sum_r <w_r, w*>^q")
-    ax[0].plot(T, np.median(r.V, axis=1), label="median V_i")
-    ax[0].fill_between(T, np.percentile(r.V, 10, axis=1), np.percentile(r.V, 90, axis=1), alpha=0.2,
-                       color="C1", label="V_i, 10-90%")
+    paths.append(plot_curves(r, os.path.join(outdir, "cgro_curves.png")))
+    paths.append(plot_flatness(r, os.path.join(outdir, "cgro_flatness.png")))
+    return paths
+
+
+def plot_curves(r: Result, path: str) -> str:
+    """Left: the levels of the robust margin (signal part vs noise memorisation) per epoch;
+    right: robust train / robust test (span(w*) PGD and the exact signal-patch attack) /
+    clean test accuracy, with the signal-patch curve's peak marked."""
+    c, T = r.config, np.arange(1, len(r.U) + 1)
+    fig, ax = subplots(1, 2, figsize=(11, 4))
+    sig = np.sign(c.alpha - c.delta) * abs(c.alpha - c.delta) ** c.q * r.U
+    ax[0].plot(T, c.alpha ** c.q * r.U, color="C0", ls="--", label=r"signal, clean: $\alpha^q U$")
+    ax[0].plot(T, sig, color="C0", lw=2, label=r"signal under attack: $(\alpha-\delta)^q U$")
+    ax[0].plot(T, np.percentile(r.V, 10, axis=1), color="C1", lw=2, label=r"$V_i$, 10th pct")
+    ax[0].fill_between(T, np.percentile(r.V, 10, axis=1), np.percentile(r.V, 90, axis=1),
+                       alpha=0.2, color="C1", label=r"$V_i$, 10-90%")
     if r.phase2_start >= 0:
-        ax[0].axvline(r.phase2_start + 1, color="gray", ls=":", label="alpha^q U = 1")
+        ax[0].axvline(r.phase2_start + 1, color="gray", ls=":", label=r"$\alpha^q U = 1$")
     ax[0].set_xlabel("epoch")
-    ax[0].set_yscale("symlog", linthresh=1e-2)
-    ax[0].set_title("feature learning vs noise memorisation")
-    ax[0].legend(fontsize=8)
-    ax[1].plot(r.epochs, r.robust_train, label="robust train")
-    ax[1].plot(r.epochs, r.robust_test, label="robust test")
+    ax[0].set_ylabel("part of the margin $y f(X)$")
+    ax[0].set_yscale("symlog", linthresh=1e-3)
+    ax[0].set_title("robust margin: negligible signal, memorised noise")
+    ax[0].legend(fontsize=7)
+    ax[1].plot(r.epochs, r.robust_train, label="robust train (span $w^*$ PGD)")
+    ax[1].plot(r.epochs, r.robust_test, label="robust test (span $w^*$ PGD)")
+    ax[1].plot(r.epochs, r.robust_test_signal, color="C3", lw=2,
+               label="robust test (signal patch only, exact)")
+    i = int(np.argmax(r.robust_test_signal))
+    ax[1].plot([r.epochs[i]], [r.robust_test_signal[i]], "v", color="C3", ms=8)
+    ax[1].annotate(f"peak {100 * r.robust_test_signal[i]:.0f}% (epoch {r.epochs[i]})",
+                   (r.epochs[i], r.robust_test_signal[i]), xytext=(5, 8),
+                   textcoords="offset points", fontsize=8, color="C3")
     ax[1].plot(r.epochs, r.clean_test, label="clean test", ls="--")
+    ax[1].axhline(0.5, color="gray", lw=0.8, ls=":")
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("accuracy")
-    ax[1].set_title("CGRO: the robust generalisation gap")
-    ax[1].legend(fontsize=8)
-    paths.append(save_figure(fig, os.path.join(outdir, "cgro_curves.png"), dpi=110))
+    ax[1].set_ylim(-0.02, 1.02)
+    ax[1].set_title("CGRO: the robust gap and robust overfitting")
+    ax[1].legend(fontsize=7)
+    return save_figure(fig, path, dpi=110)
+
+
+def plot_flatness(r: Result, path: str) -> str:
+    """Global flatness of the training loss and the robust gap per evaluated epoch."""
     fig, ax = subplots(figsize=(5, 3.6))
     ax.plot(r.epochs, r.flatness, color="C3", label="global flatness (train)")
     ax.set_xlabel("epoch")
@@ -330,5 +367,4 @@ def save(r: Result, outdir: str) -> list:
     ax2.plot(r.epochs, r.robust_train - r.robust_test, color="C0", ls="--", label="robust gap")
     ax2.set_ylabel("robust train - robust test")
     fig.legend(fontsize=8, loc="upper left")
-    paths.append(save_figure(fig, os.path.join(outdir, "cgro_flatness.png"), dpi=110))
-    return paths
+    return save_figure(fig, path, dpi=110)

@@ -23,7 +23,7 @@ from ..attacks import PGD, loss_and_input_gradient
 from .data import CGROData
 
 __all__ = ["true_feature_learning", "noise_memorisation", "margin_shares", "global_flatness",
-           "flatness_gap_correlation"]
+           "flatness_gap_correlation", "robust_margin_levels"]
 
 
 def _odd(z, q):
@@ -76,3 +76,25 @@ def flatness_gap_correlation(robust_train, robust_test, flatness) -> float:
     if len(gap) < 3 or np.std(gap) == 0 or np.std(flat) == 0:
         return float("nan")
     return float(np.corrcoef(flat, gap)[0, 1])
+
+
+def robust_margin_levels(U: float, V, alpha: float, delta: float, q: float,
+                         quantile: float = 10.0) -> dict:
+    r"""The levels behind "U stalls while the V_i grow" (B. Li & Y. Li, Sec. 4-5).
+
+    Under the attack that erases the signal patch (radius delta along w*), sample i keeps
+    the robust margin :math:`(\alpha - \delta)^q U + V_i` (:class:`npfp.cgro.attack.SignalPatchAttack`).
+    Returns ``signal`` :math:`= \sigma(\alpha - \delta)\,U` (the true feature's part),
+    ``V_low`` = the ``quantile``-th percentile of the V_i (the noise part of nearly every
+    sample) and ``share`` :math:`= \text{signal} / (\text{signal} + V_{low})`, the signal's
+    share of that sample's robust margin.  ``share`` is NaN (undefined, so it can never
+    pass a target) unless both parts are positive: no memorisation, or a signal that
+    *hurts* the robust margin, is not a negligible share.
+    """
+    V = np.asarray(V, dtype=float)
+    if V.ndim != 1 or V.size == 0:
+        raise ValueError(f"V must be a non-empty 1-D array, got shape {V.shape}")
+    signal = float(np.sign(alpha - delta) * abs(alpha - delta) ** q * U)
+    v_low = float(np.percentile(V, quantile))
+    share = signal / (signal + v_low) if signal > 0 and v_low > 0 else float("nan")
+    return {"signal": signal, "V_low": v_low, "share": share}
