@@ -170,7 +170,7 @@ def test_pytest_from_the_course_root_grades_each_folder_own_copy(tmp_path):
     res = subprocess.run([sys.executable, "-m", "pytest"], cwd=str(key), env=ENV,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
-    assert res.stdout.splitlines()[-1].split()[:2] == ["52", "passed"], res.stdout[-500:]
+    assert res.stdout.splitlines()[-1].split()[:2] == ["53", "passed"], res.stdout[-500:]
 
 
 def test_reference_passes_with_another_seed(tmp_path):
