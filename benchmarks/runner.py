@@ -11,7 +11,10 @@ For each size (``small``, ``medium``, ``large``), dtype (float64, float32) and m
 ``pgd``
     a PGD-10 attack (l_inf, random start) on all n points, in minibatches;
 ``advtrain``
-    one epoch of PGD-10 adversarial training (``fit(..., attack=PGD)``).
+    one epoch of PGD-10 adversarial training (``fit(..., attack=PGD)``);
+``eval_l2``, ``eval_linf`` (evaluation-shaped, on request: ``--workloads eval_l2 eval_linf``)
+    PGD-10 with 2 restarts from random starts on all n points in one call, in l2 and
+    l_inf: how robust accuracy is evaluated.
 
 Floating-point work is counted from the matrix products the computation *needs*
 (multiply and add = 2 flops), with batch size B, input dimension d and m hidden units
@@ -22,8 +25,8 @@ the same size):
 * parameter gradient ``G^T X``: 2 n d m (training only);
 * input gradient ``G W``: 2 n d m (attacks only; training does not need it).
 
-So a training epoch is 4 n d m flops, PGD-``k`` is 4 k n d m and an adversarial epoch
-is 4 (k + 1) n d m.  Work a program does beyond these products (an input gradient
+So a training epoch is 4 n d m flops, PGD-``k`` is 4 k n d m, an adversarial epoch
+is 4 (k + 1) n d m and an evaluation with r restarts 4 r k n d m.  Work a program does beyond these products (an input gradient
 nobody uses, activations, copies) shows up as a lower achieved GFLOP/s.
 
 The *matrix-multiply throughput* is measured in the same process just before a
@@ -53,7 +56,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Size", "SIZES", "WORKLOADS", "MODELS", "run_benchmarks", "format_table",
+__all__ = ["Size", "SIZES", "WORKLOADS", "EVAL_WORKLOADS", "ALL_WORKLOADS", "MODELS", "run_benchmarks", "format_table",
            "needed_bytes", "workload_flops", "main"]
 
 
@@ -78,8 +81,14 @@ SIZES = {
     "small": Size(d=100, m=100, n=1_000, P=4),
     "medium": Size(d=784, m=512, n=10_000, P=16),
     "large": Size(d=3_072, m=1_024, n=10_000, P=16),
+    # the feature-purification reproduction's default (d = 128, m = 512, n_train = 16000;
+    # it trains in batches of 200: run with --batch 200)
+    "purification": Size(d=128, m=512, n=16_000, P=16),
 }
 WORKLOADS = ("train", "pgd", "advtrain")
+#: evaluation-shaped attacks: all n points in one call, restarts (not run by default)
+EVAL_WORKLOADS = ("eval_l2", "eval_linf")
+ALL_WORKLOADS = WORKLOADS + EVAL_WORKLOADS
 MODELS = ("sym", "cnn")
 DTYPES = ("float64", "float32")
 
@@ -87,6 +96,8 @@ DTYPES = ("float64", "float32")
 LR = 0.05
 PGD_STEPS = 10
 EPS_SCALE = 0.5        # l_inf radius eps = EPS_SCALE / sqrt(d): inputs have entries ~ 1/sqrt(d)
+EPS_L2 = 0.25          # l2 radius (inputs have norm ~ 1)
+EVAL_RESTARTS = 2
 BIAS = 0.01            # threshold b_i of the symmetric network
 RHO, Q = 0.05, 3.0     # smoothed ReLU of the patch CNN
 
@@ -121,22 +132,31 @@ def model_input(kind: str, size: Size, X):
     return X if kind == "sym" else X.reshape(X.shape[0], size.P, size.patch)
 
 
-def pgd_eps(size: Size) -> float:
-    return EPS_SCALE / np.sqrt(size.d)
+def pgd_eps(size: Size, norm: str = "linf") -> float:
+    return EPS_L2 if norm == "l2" else EPS_SCALE / np.sqrt(size.d)
 
 
-def make_attack(size: Size, steps: int = PGD_STEPS):
-    """PGD-``steps`` in l_inf with a random start, as an ``attack(model, X, y, rng=)`` callable."""
-    eps = pgd_eps(size)
-    return _pgd_factory()(eps=eps, steps=steps, step_size=2.5 * eps / steps)
+def workload_norm(workload: str) -> str:
+    """The attack's norm: l2 for ``eval_l2``, l_inf for every other attack."""
+    return "l2" if workload == "eval_l2" else "linf"
 
 
-def _pgd_factory():
-    """``npfp.attacks.PGD`` configured for l_inf with a random start."""
+def make_attack(size: Size, steps: int = PGD_STEPS, workload: str = "pgd"):
+    """PGD-``steps`` with a random start (l_inf, or l2 for ``eval_l2``; 2 restarts for the
+    evaluation workloads), as an ``attack(model, X, y, rng=)`` callable."""
+    norm = workload_norm(workload)
+    eps = pgd_eps(size, norm)
+    restarts = EVAL_RESTARTS if workload in EVAL_WORKLOADS else 1
+    return _pgd_factory(norm, restarts)(eps=eps, steps=steps, step_size=2.5 * eps / steps)
+
+
+def _pgd_factory(norm: str = "linf", restarts: int = 1):
+    """``npfp.attacks.PGD`` configured for ``norm`` with a random start."""
     from npfp.attacks import PGD
 
     def build(eps, steps, step_size):
-        return PGD(eps=eps, norm="linf", steps=steps, step_size=step_size, random_start=True)
+        return PGD(eps=eps, norm=norm, steps=steps, step_size=step_size, random_start=True,
+                   restarts=restarts)
     return build
 
 
@@ -152,7 +172,9 @@ def workload_flops(workload: str, size: Size, steps: int = PGD_STEPS, n: int | N
         return 2 * steps * unit
     if workload == "advtrain":
         return 2 * (steps + 1) * unit
-    raise ValueError(f"workload must be one of {WORKLOADS}, got {workload!r}")
+    if workload in EVAL_WORKLOADS:
+        return 2 * EVAL_RESTARTS * steps * unit
+    raise ValueError(f"workload must be one of {ALL_WORKLOADS}, got {workload!r}")
 
 
 def resident_bytes(X, y, model) -> int:
@@ -169,13 +191,13 @@ def needed_bytes(workload: str, kind: str, size: Size, batch: int, itemsize: int
     whose pre-activations hold one value per patch and filter) and, for attacks, the
     adversarial batch and its input gradient (2 B d).
     """
-    B = min(batch, size.n)
+    B = size.n if workload in EVAL_WORKLOADS else min(batch, size.n)
     hidden = B * size.m * (size.P if kind == "cnn" else 1)
     total = size.n * size.d * itemsize + size.n * label_itemsize + size.m * size.d * itemsize
     total += (B * size.d + hidden) * itemsize
     if workload in ("train", "advtrain"):
         total += size.m * size.d * itemsize
-    if workload in ("pgd", "advtrain"):
+    if workload in ("pgd", "advtrain") + EVAL_WORKLOADS:
         total += 2 * B * size.d * itemsize
     return int(total)
 
@@ -183,7 +205,8 @@ def needed_bytes(workload: str, kind: str, size: Size, batch: int, itemsize: int
 # ----------------------------------------------------------------------------------
 # matrix-multiply throughput
 def gemm_shapes(kind: str, size: Size, batch: int):
-    """(rows, inner, cols) of the products one minibatch step executes."""
+    """(rows, inner, cols) of the products one minibatch step executes (``batch = n``: the
+    full-batch products of the evaluation workloads)."""
     B = min(batch, size.n)
     if kind == "sym":
         r, k, c = B, size.d, size.m
@@ -256,8 +279,10 @@ def run_npfp(workload: str, model, X, y, batch: int, attack=None, seed: int = 2,
         elif workload == "pgd":
             for s, e in _batches(X.shape[0], batch, max_batches):
                 attack(model, X[s:e], y[s:e], rng=rng)
+        elif workload in EVAL_WORKLOADS:     # every point in one call (max_batches: ignored)
+            attack(model, X, y, rng=rng)
         else:
-            raise ValueError(f"workload must be one of {WORKLOADS}, got {workload!r}")
+            raise ValueError(f"workload must be one of {ALL_WORKLOADS}, got {workload!r}")
     except _StopAfter:
         pass
 
@@ -429,6 +454,8 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
             shapes = []
             for kind in models:
                 shapes += [s for s in gemm_shapes(kind, size, batch) if s not in shapes]
+                if set(workloads) & set(EVAL_WORKLOADS):    # and the full-batch products
+                    shapes += [s for s in gemm_shapes(kind, size, size.n)[:2] if s not in shapes]
             mm, mm_wall = matmul_throughput(shapes, dtype)
             peak, peak_wall = max(mm.values()), max(mm_wall.values())
             log(f"[{label} {dt}] matmul throughput {peak:.1f} GFLOP/s (wall only {peak_wall:.1f}) "
@@ -440,10 +467,11 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                 keys = [f"{r}x{k}x{c}" for (r, k, c) in gemm_shapes(kind, size, batch)]
                 shape_ref = [mm[k] for k in keys]
                 for wl in workloads:
-                    attack = make_attack(size) if wl in ("pgd", "advtrain") else None
+                    attack = make_attack(size, workload=wl) if wl != "train" else None
 
                     # warm-up (first-call costs, page faults): one untimed minibatch
-                    run_npfp(wl, model0.copy(), Xk, y, batch, attack, max_batches=1)
+                    run_npfp(wl, model0.copy(), *_warm_up_data(wl, Xk, y, batch), batch, attack,
+                             max_batches=1)
 
                     def job(i, wl=wl, attack=attack, model0=model0, Xk=Xk):
                         m = model0.copy()
@@ -466,10 +494,12 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                         row["memory_ratio"] = row["peak_bytes"] / row["needed_bytes"]
                     if torch is not None:
                         from . import torch_ref
+                        eps = pgd_eps(size, workload_norm(wl))
                         row["torch_seconds"], row["torch_cpu_seconds"] = torch_ref.time_workload(
                             torch, wl, kind, size, Xk, y, model0, batch, reps,
-                            lr=LR, eps=pgd_eps(size), steps=PGD_STEPS,
-                            step_size=2.5 * pgd_eps(size) / PGD_STEPS, bias=BIAS, rho=RHO, q=Q)
+                            lr=LR, eps=eps, steps=PGD_STEPS, step_size=2.5 * eps / PGD_STEPS,
+                            bias=BIAS, rho=RHO, q=Q, norm=workload_norm(wl),
+                            restarts=EVAL_RESTARTS if wl in EVAL_WORKLOADS else 1)
                         row["ratio_to_torch"] = secs / row["torch_seconds"]
                         row["cpu_ratio_to_torch"] = cpu / row["torch_cpu_seconds"]
                     rows.append(row)
@@ -478,6 +508,14 @@ def run_benchmarks(sizes=("small",), dtypes=DTYPES, models=MODELS, workloads=WOR
                         write_json({"meta": meta, "results": rows}, json_path)
     meta["load_average_end"] = _load_average()
     return {"meta": meta, "results": rows}
+
+
+def _warm_up_data(workload, X, y, batch):
+    """The data of the untimed warm-up: one minibatch (for an evaluation, its first
+    ``batch`` points: the call itself has no minibatches)."""
+    if workload in EVAL_WORKLOADS:
+        return X[:batch], y[:batch]
+    return X, y
 
 
 def write_json(report: dict, path: str) -> None:
@@ -623,7 +661,9 @@ def main(argv=None) -> int:
     p.add_argument("--sizes", nargs="+", default=["small"], choices=list(SIZES))
     p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=list(DTYPES))
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    p.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(ALL_WORKLOADS),
+                   help="default: train pgd advtrain; eval_l2 and eval_linf (full-batch PGD-10 "
+                        "with 2 restarts) run only when named")
     p.add_argument("--batch", type=int, default=500, help="minibatch size (default 500)")
     p.add_argument("--repeats", type=int, default=1, help="best of this many timed runs")
     p.add_argument("--quick-repeats", type=int, default=5,

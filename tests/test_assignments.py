@@ -170,7 +170,7 @@ def test_pytest_from_the_course_root_grades_each_folder_own_copy(tmp_path):
     res = subprocess.run([sys.executable, "-m", "pytest"], cwd=str(key), env=ENV,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
-    assert res.stdout.splitlines()[-1].split()[:2] == ["52", "passed"], res.stdout[-500:]
+    assert res.stdout.splitlines()[-1].split()[:2] == ["53", "passed"], res.stdout[-500:]
 
 
 def test_reference_passes_with_another_seed(tmp_path):
@@ -245,7 +245,8 @@ MUTANTS = [
      "an extra 1/n in dL/dW"),
     ("a-backprop", "nn/models.py", "out -= self.act(zm).sum(axis=1)",
      "out += self.act(zm).sum(axis=1)", "the branches added instead of subtracted"),
-    ("a-backprop", "nn/models.py", "zm -= b", "zm += b", "the threshold added in the - branch"),
+    ("a-backprop", "nn/models.py", "zm = np.subtract(-b, u)", "zm = np.subtract(b, u)",
+     "the threshold added in the - branch"),
     ("a-backprop", "nn/models.py", "gp, gm = self.act.grad(zp), self.act.grad(zm)",
      "gp, gm = (zp > 0) * 1.0, (zm > 0) * 1.0", "the ReLU derivative for every activation"),
     ("a-backprop", "nn/models.py", "dX = G @ W if input_grad else None",
@@ -264,8 +265,13 @@ MUTANTS = [
     ("b-attacks", "attacks/linear.py", "return np.min(np.where(mask, m, np.inf), axis=1)",
      "return np.min(m, axis=1)", "the true class not excluded from the minimum"),
     ("b-attacks", "attacks/gradient.py",
-     "delta = project_ball_box(delta + step, eps_in, self.norm, limits)",
-     "delta = delta + step", "PGD without the projection"),
+     "return project_ball_box(delta + step, eps_in, self.norm, limits)",
+     "return (delta + step)", "PGD without the projection"),
+    ("b-attacks", "attacks/gradient.py", "return np.clip(delta, -e, e, out=delta)",
+     "return delta", "the in-place l_inf step without the projection"),
+    ("b-attacks", "attacks/gradient.py",
+     "delta *= np.where(nv > e, e / np.where(nv > 0, nv, 1.0), 1.0)", "pass",
+     "the in-place l2 step without the projection"),
     ("c-purification", "training.py", "Xb = np.concatenate([Xb[:n_clean], Xadv]) if n_clean else Xadv",
      "Xb = Xb", "the attacked points computed but not trained on"),
     ("c-purification", "purification/measures.py",

@@ -50,6 +50,26 @@ def test_runner_report_structure():
     assert all(v[3] in ("PASS", "FAIL") for v in verdicts)
 
 
+def test_evaluation_workloads_attack_every_point_in_one_call():
+    """eval_l2 / eval_linf: PGD-10 with 2 restarts on all n points at once; their flops,
+    the full-batch product shapes in the matmul reference, and issue 20's targets."""
+    report = runner.run_benchmarks([TINY], dtypes=["float64"], models=["sym"],
+                                   workloads=list(runner.EVAL_WORKLOADS), batch=10,
+                                   torch_mode="off", memory=False)
+    rows = report["results"]
+    assert [r["workload"] for r in rows] == ["eval_l2", "eval_linf"]
+    for r in rows:
+        assert r["flops"] == 2 * 2 * runner.PGD_STEPS * 2.0 * TINY.n * TINY.d * TINY.m
+    attack = runner.make_attack(TINY, workload="eval_l2")
+    assert attack.norm == "l2" and attack.restarts == 2 and attack.eps == runner.EPS_L2
+    assert runner.make_attack(TINY).restarts == 1
+    row = dict(rows[0], size="medium", ratio_to_matmul=0.75, cpu_ratio_to_matmul=0.75,
+               ratio_to_torch=0.85, cpu_ratio_to_torch=0.85)
+    got = {t[0]: t[3] for t in bench_report.targets({"results": [row]})}
+    assert got["full-batch PGD >= 70% of matmul"] == "PASS"
+    assert got["eval_l2 npfp/torch <= 0.8"] == "FAIL"
+
+
 def test_report_targets_follow_the_numbers():
     """The PASS/FAIL column is computed from the rows, never written by hand."""
     base = {"n": 1, "d": 1, "m": 1, "P": 1, "model": "sym", "seconds": 2.0, "cpu_seconds": 2.0,

@@ -98,7 +98,7 @@ ASSIGNMENTS = {
                    ("npfp.attacks.projections:dual_maximizer",
                     "npfp.attacks.projections:project_ball",
                     "npfp.attacks.linear:linear_robust_margin",
-                    "npfp.attacks.gradient:PGD.__call__"),
+                    "npfp.attacks.gradient:PGD._step"),
                    "attacks",
                    hidden=("npfp.attacks.projections:_shrink_into_ball",)),
         Assignment("c-purification",

@@ -85,16 +85,23 @@ def _l2_norms(d: np.ndarray) -> np.ndarray:
     return out
 
 
-def _scale_rows(g: np.ndarray, e: np.ndarray, ng: np.ndarray) -> np.ndarray:
+def _scale_rows(g: np.ndarray, e: np.ndarray, ng: np.ndarray, out=None) -> np.ndarray:
     r"""Rows :math:`e_i\, g_i / n_i` (n_i > 0, else 0) without spurious over/underflow.
 
     Computed as ``e * g / ng`` (bit-identical to the plain form) where e, n and the
     result are in the normal range; as :math:`e_i (g_i / n_i)` elsewhere, so a radius
     up to 1e300 or a gradient of 1e-300 gives the exact step, not inf, NaN or 0.
+    ``out``: an array of g's shape and dtype to write into (the same numbers, no
+    temporaries: PGD's step reuses one buffer).
     """
     pos = ng > 0
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        out = np.where(pos, e * g / np.where(pos, ng, 1.0), 0.0)
+        if out is None:
+            out = np.where(pos, e * g / np.where(pos, ng, 1.0), 0.0)
+        else:
+            np.divide(np.multiply(e, g, out=out), np.where(pos, ng, 1.0), out=out)
+            if not pos.all():
+                out[~pos[:, 0]] = 0.0
     lo, hi = _l2_range(out.dtype)
     risky = ~((ng >= lo) & (ng <= hi) & (e >= lo) & (e <= hi))
     rows = risky[:, 0] & pos[:, 0]
@@ -541,19 +548,20 @@ def finalize(X: np.ndarray, delta_flat: np.ndarray, eps, norm: str, bounds=None,
     if bounds is not None:
         x_adv = np.clip(x_adv, lo_b, hi_b)
     shrink = np.ones(n)
+    nv = norms(x_adv - X, norm)
+    rows = np.flatnonzero(nv > e)       # only the rows rounding pushed outside are redone
     for it in range(max_iter):
-        nv = norms(x_adv - X, norm)
-        bad = nv > e
-        if not bad.any():
+        if rows.size == 0:
             break
         # first try the exact rescale, then halve
-        shrink[bad] *= np.where(nv[bad] > 0, e[bad] / nv[bad], 0.0) * (1 - 1e-12) if it == 0 else 0.5
-        s = shrink.reshape((n,) + (1,) * (X.ndim - 1)).astype(X.dtype)
-        x_new = X + delta * s
+        shrink[rows] *= np.where(nv[rows] > 0, e[rows] / nv[rows], 0.0) * (1 - 1e-12) if it == 0 else 0.5
+        s = shrink[rows].reshape((-1,) + (1,) * (X.ndim - 1)).astype(X.dtype)
+        x_new = X[rows] + delta[rows] * s
         if bounds is not None:
-            x_new = np.clip(x_new, lo_b, hi_b)
-        x_adv = np.where(bad.reshape(s.shape), x_new, x_adv)
+            x_new = np.clip(x_new, lo_b[rows], hi_b[rows])
+        x_adv[rows] = x_new
+        nv[rows] = norms(x_new - X[rows], norm)
+        rows = rows[nv[rows] > e[rows]]
     else:  # pragma: no cover - the halving reaches delta = 0 long before
-        nv = norms(x_adv - X, norm)
-        x_adv = np.where((nv > e).reshape((n,) + (1,) * (X.ndim - 1)), X, x_adv)
+        x_adv[rows] = X[rows]
     return x_adv

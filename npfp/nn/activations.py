@@ -39,8 +39,14 @@ def relu(z):
 
 
 def relu_grad(z):
-    """ReLU'(z) = 1[z > 0] (the subgradient 0 is used at z = 0)."""
-    return (z > 0).astype(np.result_type(z, np.float32))
+    """ReLU'(z) = 1[z > 0] (the subgradient 0 is used at z = 0).
+
+    The comparison writes 1.0 / 0.0 straight into a float array (no boolean array and
+    ``astype`` pass: this runs on every (n, m) activation of every attack step).
+    """
+    z = np.asarray(z)
+    out = np.empty(z.shape, np.result_type(z, np.float32))
+    return np.greater(z, 0, out=out, casting="unsafe")
 
 
 def _power(x, q: float, inplace: bool = False):

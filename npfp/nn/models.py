@@ -47,6 +47,9 @@ class Model:
     n_classes: int = 2
     #: parameter names updated by an optimiser
     trainable: tuple = ()
+    #: True when row i of the output depends on row i of the input alone, so an attack
+    #: may evaluate a large batch in blocks of rows (:func:`npfp.attacks.gradient.row_blocks`)
+    rows_independent: bool = False
 
     def __init__(self):
         self.params: dict[str, np.ndarray] = {}
@@ -226,6 +229,8 @@ class LinearModel(Model):
     b : float or ndarray of shape (K,), default 0
     """
 
+    rows_independent = True
+
     def __init__(self, w, b=0.0, *, train_bias: bool = True):
         super().__init__()
         w = check_array(w, "w", ndim=(1, 2))
@@ -316,6 +321,8 @@ class SymmetricReLUNet(Model):
         Initial weights (overrides the random init).
     """
 
+    rows_independent = True
+
     task = "binary"
 
     def __init__(self, d: int, m: int, *, init_scale: float = 0.01, bias: float = 0.0,
@@ -344,9 +351,8 @@ class SymmetricReLUNet(Model):
         # BEGIN SOLUTION
         W, b = self.params["W"], self.params["b"]
         u = X @ W.T                        # (n, m) pre-activations <w_i, x>
-        zp = u - b                         # <w_i, x> - b_i
-        zm = np.negative(u, out=u)         # -<w_i, x> - b_i, in u's memory (u is spent)
-        zm -= b
+        zm = np.subtract(-b, u)            # -<w_i, x> - b_i (one pass)
+        zp = np.subtract(u, b, out=u)      # <w_i, x> - b_i, in u's memory (u is spent)
         out = self.act(zp).sum(axis=1)     # the two branches summed one at a time:
         out -= self.act(zm).sum(axis=1)    # no (n, m) array for their difference
         out *= self.output_scale
@@ -403,6 +409,8 @@ class TwoLayerNet(Model):
         Std of the first-layer init.
     activation : str or Activation
     """
+
+    rows_independent = True
 
     def __init__(self, d: int, m: int, *, n_classes: int | None = None, a=None,
                  train_second_layer: bool = False, bias: bool = True, init_scale: float = 0.01,
@@ -537,6 +545,8 @@ class PatchCNN(Model):
     init_scale : float
         Std sigma_0 of the Gaussian init.
     """
+
+    rows_independent = True
 
     def __init__(self, P: int, d: int, m: int, *, n_classes: int = 2, binary: bool = False,
                  activation="sigma", init_scale: float = 0.01, rng=None, W=None,

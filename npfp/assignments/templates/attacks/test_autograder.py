@@ -145,6 +145,25 @@ def test_pgd_reaches_the_exact_robust_accuracy(norm):
                    "a step along -g descends instead of ascends")
 
 
+def test_pgd_with_a_box_reaches_the_exact_robust_accuracy():
+    """Inputs confined to a box: on a binary linear model FGSM with the box is exact
+    (dual_maximizer with limits), and l_inf PGD must reach the same robust accuracy."""
+    norm = "linf"
+    model, X, y, w, b = linear_problem(7, n=400, d=10)
+    X = np.clip(X, -1.0, 1.0)
+    y = np.where(X @ w + b > 0, 1.0, -1.0)
+    bounds = (-1.2, 1.2)
+    margins = y * (X @ w + b) / np.linalg.norm(w, DUAL[norm])
+    for eps in np.quantile(margins, [0.5, 0.75]):
+        exact = float(np.mean(model.predict(attacks.FGM(eps, norm, bounds=bounds)(model, X, y).x_adv) == y))
+        adv = attacks.PGD(eps, norm, steps=50, step_size=eps / 4, bounds=bounds)(model, X, y, rng=0)
+        got = float(np.mean(model.predict(adv.x_adv) == y))
+        check_true(abs(got - exact) <= 1e-12, f"accuracy under PGD({eps:.4g}, {norm!r}) in the box "
+                   f"{bounds} is {got:.4f}, the exact robust accuracy is {exact:.4f}",
+                   "each step: delta <- project_ball_box(delta + _steepest_step(g, alpha, norm, "
+                   "free), eps_in, norm, limits): the projection onto ball AND box")
+
+
 def test_pgd_beats_random_noise_on_a_network():
     rng = np.random.default_rng(8)
     net = nn.TwoLayerNet(6, 16, init_scale=1.0, rng=rng)
