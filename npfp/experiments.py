@@ -293,7 +293,7 @@ DESCRIPTIONS = {
                      "time": "~1.5 min", "extras": (),
                      "presets": ("default", "scale", "lower-bound", "quick")},
     "averaging": {"what": "Li et al.: GD averages cluster features, broken at sqrt(d/k)",
-                  "time": "~40 s", "extras": ()},
+                  "time": "~80 s", "extras": ()},
     "averaging-digits": {"what": "feature averaging on the 8x8 digits, odd vs even (--data-dir)",
                          "time": "~6 s", "extras": ("digits",)},
     "purification-digits": {"what": "feature purification on the 8x8 digits (--data-dir)",
