@@ -18,7 +18,7 @@ __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
 
 PAPER = "Li & Li 2023 (CGRO)"
 EXPERIMENT = "cgro"
-_DOC = "docs/papers/cgro.md"
+_DOC = "docs/papers/cgro.md (What is not reproduced)"
 
 
 def _pct(x) -> str:

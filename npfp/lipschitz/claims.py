@@ -17,7 +17,7 @@ __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
 
 PAPER = "EMA and ensemble l_inf-dist nets"
 EXPERIMENT = "certified"
-_DOC = "docs/papers/certified.md"
+_DOC = "docs/papers/certified.md (What reproduces, and what does not)"
 
 
 def _j(r) -> int:

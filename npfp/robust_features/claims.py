@@ -17,7 +17,7 @@ __all__ = ["CLAIMS", "PAPER", "EXPERIMENT", "METHODS", "TITLES"]
 
 PAPER = "Li & Li 2024"
 EXPERIMENT = "robust-features"
-_DOC = "docs/papers/robust-features.md"
+_DOC = "docs/papers/robust-features.md (What is not reproduced)"
 
 #: the training methods the reproduction compares (standard first), and their titles
 METHODS = ("standard", "adv_one_step", "adv_pgd", "adv_pgd_warm")
