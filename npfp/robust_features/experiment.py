@@ -282,8 +282,11 @@ def _plot(r: Result, path: str) -> str:
     x = np.arange(len(METHODS))
     ax = axes[0]
     ax.bar(x - 0.2, [100 * r.clean_acc[m] for m in METHODS], 0.4, color="0.75", label="clean")
-    ax.bar(x + 0.2, [100 * r.robust_acc[m] for m in METHODS], 0.4,
-           color=[colors[m] for m in METHODS], label="robust (worst case)")
+    robust = [100 * r.robust_acc[m] for m in METHODS]
+    ax.bar(x + 0.2, robust, 0.4, color=[colors[m] for m in METHODS], edgecolor="k", lw=0.5,
+           label="robust, worst case\n(the method's colour)")
+    for xi, v in zip(x, robust):      # a 0% bar is invisible: print every robust value
+        ax.text(xi + 0.2, v + 1.5, f"{v:.0f}", ha="center", fontsize=7)
     ax.axhline(90, color="k", ls=":", lw=1)
     ax.set_xticks(x, [_SHORT[m] for m in METHODS], fontsize=8)
     ax.set_ylabel("test accuracy (%)")
