@@ -64,7 +64,7 @@ class Config:
     lr: float = 1.0
     epochs: int = 200
     lam: float = 0.5                # weight of the adversarial term
-    delta: float = 0.9              # l2 radius in span(w*), close to alpha
+    delta: float = 0.85             # l2 radius in span(w*), near alpha [lib: delta sweep]
     train_steps: int = 5            # PGD steps of the training attack
     eval_steps: int = 20            # PGD steps of the evaluation attack
     eval_every: int = 4
