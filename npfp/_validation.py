@@ -216,3 +216,22 @@ def check_sequence(values, name: str, check, *, min_len: int = 1) -> tuple:
         raise ValueError(f"{name} must have at least {min_len} entr{'y' if min_len == 1 else 'ies'}, "
                          f"got {tuple(values)!r}")
     return tuple(check(v, f"{name} entry") for v in values)
+
+
+def check_data_dir(data_dir, name: str = "data_dir"):
+    """``None`` or an existing folder (a real-image run's ``data_dir``)."""
+    import os
+
+    if data_dir is not None and (not isinstance(data_dir, str) or not os.path.isdir(data_dir)):
+        raise ValueError(f"{name} must be None or an existing folder, got {data_dir!r}")
+    return data_dir
+
+
+def check_radii(radii, name: str, *, contains: float, contains_name: str) -> tuple:
+    """Radii >= 0 increasing from 0 that include ``contains`` (the radius the claims read)."""
+    r = np.asarray(check_sequence(radii, name, check_nonnegative), dtype=float)
+    if np.any(np.diff(r) <= 0) or r[0] != 0.0:
+        raise ValueError(f"{name} must increase from 0, got {radii!r}")
+    if contains not in radii:
+        raise ValueError(f"{contains_name} ({contains}) must be one of {name} {radii}")
+    return tuple(radii)

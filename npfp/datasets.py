@@ -25,7 +25,8 @@ import os
 import numpy as np
 
 __all__ = ["read_idx", "load_mnist", "load_cifar10", "load_digits", "data_dir", "IMAGE_SHAPES",
-           "detect_dataset", "resolve_dataset", "load_image_split", "class_signs"]
+           "detect_dataset", "resolve_dataset", "load_image_split", "class_signs",
+           "centred_binary_split"]
 
 _IDX_TYPES = {0x08: np.dtype("u1"), 0x09: np.dtype("i1"), 0x0B: np.dtype(">i2"),
               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
@@ -345,3 +346,17 @@ def class_signs(dataset: str) -> np.ndarray:
         raise ValueError(f"dataset must be one of {sorted(IMAGE_SHAPES)}, got {dataset!r}")
     k = np.arange(10)
     return np.where(k >= 5, 1.0, -1.0) if dataset == "cifar10" else np.where(k % 2 == 1, 1.0, -1.0)
+
+
+def centred_binary_split(dataset: str, n_train: int, n_test=None, *, path=None, rng=None) -> dict:
+    """The papers' binary real-image task: :func:`load_image_split`, pixels centred by the
+    training mean, labels y = s[digit] with s = :func:`class_signs`.
+
+    Returns ``Xtr, Xte`` (centred), ``ytr, yte`` (+-1), ``dtr, dte`` (the classes 0..9),
+    ``s`` and ``shape``.
+    """
+    S = load_image_split(dataset, n_train, n_test, path=path, rng=rng)
+    mean = S["Xtr"].mean(axis=0)
+    s = class_signs(dataset)
+    return {"Xtr": S["Xtr"] - mean, "Xte": S["Xte"] - mean, "ytr": s[S["ytr"]],
+            "yte": s[S["yte"]], "dtr": S["ytr"], "dte": S["yte"], "s": s, "shape": S["shape"]}

@@ -38,7 +38,7 @@ from ..evaluation import RadiusCurve, accuracy, accuracy_vs_radius, plot_accurac
 from ..claims import evaluate, verdict_table
 from ..experiments import Stages, format_table, save_json, save_npz
 from ..plotting import save_figure, subplots
-from ..datasets import class_signs, load_image_split, resolve_dataset
+from ..datasets import centred_binary_split, resolve_dataset
 from .learners import DerivedBinaryClassifier, neuron_classes, neuron_signs, train_binary, train_multiclass
 from .digits_claims import CLAIMS
 from .measures import cosine_matrix, group_equivalent_weights
@@ -66,8 +66,8 @@ class Config:
 
     def __post_init__(self):
         """Every field checked at construction; errors name the field (issue 17 item 8)."""
-        from .._validation import (check_bool, check_int, check_nonnegative, check_positive,
-                                   check_sequence)
+        from .._validation import (check_bool, check_data_dir, check_int, check_nonnegative,
+                                   check_positive, check_sequence)
         for name in ("n_train", "m", "h", "steps", "pgd_steps"):
             check_int(getattr(self, name), name, minimum=1)
         check_nonnegative(self.init_scale, "init_scale")
@@ -77,9 +77,7 @@ class Config:
         check_int(self.seed, "seed", minimum=0)
         if self.n_test is not None:
             check_int(self.n_test, "n_test", minimum=1)
-        if self.data_dir is not None and (not isinstance(self.data_dir, str)
-                                          or not os.path.isdir(self.data_dir)):
-            raise ValueError(f"data_dir must be None or an existing folder, got {self.data_dir!r}")
+        check_data_dir(self.data_dir)
         resolve_dataset(self.dataset, self.data_dir)
 
 
@@ -110,17 +108,14 @@ def stage_data(c: Config) -> dict:
     """The images centred on the training mean; label +1 for the classes of J_+.
 
     The 8x8 digits (a seeded split), or MNIST / CIFAR-10 from ``data_dir``
-    (:func:`npfp.datasets.load_image_split`); J_+ is the odd digits, or CIFAR-10's last
+    (:func:`npfp.datasets.centred_binary_split`); J_+ is the odd digits, or CIFAR-10's last
     five classes (:func:`npfp.datasets.class_signs`, the paper's two tasks).
     """
     rng = np.random.default_rng(c.seed)
     name = resolve_dataset(c.dataset, c.data_dir)
-    S = load_image_split(name, c.n_train, c.n_test, path=c.data_dir, rng=rng)
-    mean = S["Xtr"].mean(axis=0)
-    s = class_signs(name)
-    return {"Xtr": S["Xtr"] - mean, "Xte": S["Xte"] - mean, "ytr": s[S["ytr"]],
-            "yte": s[S["yte"]], "dtr": S["ytr"], "dte": S["yte"], "s": s, "rng": rng,
-            "dataset": name}
+    S = centred_binary_split(name, c.n_train, c.n_test, path=c.data_dir, rng=rng)
+    return {**{k: S[k] for k in ("Xtr", "Xte", "ytr", "yte", "dtr", "dte", "s")},
+            "rng": rng, "dataset": name}
 
 
 def stage_training(D: dict, c: Config, progress=None) -> dict:

@@ -77,8 +77,8 @@ class Config:
     data_dir: str | None = None     # MNIST folder: use MNIST instead of the digits
 
     def __post_init__(self):
-        from .._validation import (check_choice, check_int, check_nonnegative, check_positive,
-                                   check_sequence)
+        from .._validation import (check_choice, check_data_dir, check_int, check_nonnegative,
+                                   check_positive, check_sequence)
         for name in ("n_train", "n_test", "epochs", "batch_size", "n_members", "adv_width",
                      "pgd_restarts"):
             check_int(getattr(self, name), name, minimum=1)
@@ -104,9 +104,7 @@ class Config:
             raise ValueError(f"eps must be an increasing tuple of radii >= 0, got {self.eps!r}")
         if self.eps_target not in self.eps:
             raise ValueError(f"eps_target ({self.eps_target}) must be one of eps {self.eps}")
-        if self.data_dir is not None and (not isinstance(self.data_dir, str)
-                                          or not os.path.isdir(self.data_dir)):
-            raise ValueError(f"data_dir must be None or an existing folder, got {self.data_dir!r}")
+        check_data_dir(self.data_dir)
 
 
 def quick_config() -> Config:

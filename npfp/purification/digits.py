@@ -41,7 +41,7 @@ import numpy as np
 
 from ..attacks import FGM, PGD, FixedDirection
 from ..claims import evaluate, verdict_table
-from ..datasets import class_signs, load_image_split, resolve_dataset
+from ..datasets import centred_binary_split, resolve_dataset
 from ..evaluation import accuracy_vs_radius
 from ..experiments import Stages, format_table, save_json, save_npz
 from ..plotting import save_figure, subplots
@@ -82,7 +82,8 @@ class Config:
 
     def __post_init__(self):
         """Every field checked at construction; errors name the field."""
-        from .._validation import check_int, check_nonnegative, check_positive, check_sequence
+        from .._validation import (check_data_dir, check_int, check_nonnegative, check_positive,
+                                   check_radii)
         for name in ("n_train", "m", "batch_size", "eval_steps", "eval_restarts", "train_steps",
                      "n_show"):
             check_int(getattr(self, name), name, minimum=1)
@@ -94,14 +95,8 @@ class Config:
             check_positive(getattr(self, name), name)
         for name in ("kappa_peak", "kappa", "tau"):
             check_nonnegative(getattr(self, name), name)
-        r = np.asarray(check_sequence(self.radii, "radii", check_nonnegative), dtype=float)
-        if np.any(np.diff(r) <= 0) or r[0] != 0.0:
-            raise ValueError(f"radii must increase from 0, got {self.radii!r}")
-        if self.tau not in self.radii:
-            raise ValueError(f"tau ({self.tau}) must be one of radii {self.radii}")
-        if self.data_dir is not None and (not isinstance(self.data_dir, str)
-                                          or not os.path.isdir(self.data_dir)):
-            raise ValueError(f"data_dir must be None or an existing folder, got {self.data_dir!r}")
+        check_radii(self.radii, "radii", contains=self.tau, contains_name="tau")
+        check_data_dir(self.data_dir)
         resolve_dataset(self.dataset, self.data_dir)
 
 
@@ -128,15 +123,13 @@ class Result:
 
 
 def stage_data(c: Config) -> dict:
-    """Split, centre by the training mean, label by :func:`npfp.datasets.class_signs`."""
+    """Split, centre, label (:func:`npfp.datasets.centred_binary_split`); u: class-mean gap."""
     rng = np.random.default_rng(c.seed)
     name = resolve_dataset(c.dataset, c.data_dir)
-    S = load_image_split(name, c.n_train, c.n_test, path=c.data_dir, rng=rng)
-    mean = S["Xtr"].mean(axis=0)
-    s = class_signs(name)
-    Xtr, Xte, ytr, yte = S["Xtr"] - mean, S["Xte"] - mean, s[S["ytr"]], s[S["yte"]]
+    S = centred_binary_split(name, c.n_train, c.n_test, path=c.data_dir, rng=rng)
+    Xtr, ytr = S["Xtr"], S["ytr"]
     u = Xtr[ytr > 0].mean(axis=0) - Xtr[ytr < 0].mean(axis=0)
-    return {"Xtr": Xtr, "Xte": Xte, "ytr": ytr, "yte": yte, "u": u / np.linalg.norm(u),
+    return {"Xtr": Xtr, "Xte": S["Xte"], "ytr": ytr, "yte": S["yte"], "u": u / np.linalg.norm(u),
             "shape": S["shape"], "dataset": name, "rng": rng}
 
 

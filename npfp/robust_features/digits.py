@@ -86,7 +86,7 @@ class Config:
 
     def __post_init__(self):
         """Every field checked at construction; errors name the field."""
-        from .._validation import check_int, check_nonnegative, check_positive, check_sequence
+        from .._validation import check_data_dir, check_int, check_positive, check_radii
         for name in ("n_train", "m", "epochs", "batch_size", "train_steps", "eval_steps",
                      "eval_restarts"):
             check_int(getattr(self, name), name, minimum=1)
@@ -99,14 +99,8 @@ class Config:
             check_positive(getattr(self, name), name)
         if check_positive(self.q, "q") < 2:
             raise ValueError(f"q must be >= 2 for the smoothed ReLU, got {self.q}")
-        r = np.asarray(check_sequence(self.radii, "radii", check_nonnegative), dtype=float)
-        if np.any(np.diff(r) <= 0) or r[0] != 0.0:
-            raise ValueError(f"radii must increase from 0, got {self.radii!r}")
-        if self.eps not in self.radii:
-            raise ValueError(f"eps ({self.eps}) must be one of radii {self.radii}")
-        if self.data_dir is not None and (not isinstance(self.data_dir, str)
-                                          or not os.path.isdir(self.data_dir)):
-            raise ValueError(f"data_dir must be None or an existing folder, got {self.data_dir!r}")
+        check_radii(self.radii, "radii", contains=self.eps, contains_name="eps")
+        check_data_dir(self.data_dir)
         resolve_dataset(self.dataset, self.data_dir)
 
 
