@@ -37,7 +37,7 @@ __all__ = ["ClaimResult", "Claim", "ClaimContext", "REGISTRY", "claim", "at_most
            "between", "unavailable", "run_claims", "claims_table", "claims_markdown", "main",
            "Target", "ge", "le", "gt", "lt", "within", "PaperClaim", "Verdict", "evaluate", "verdict_table",
            "register_paper_claims", "register_declared_module", "RESULT_COLUMN", "failure_pointers",
-           "PAPER_CLAIM_MODULES"]
+           "PAPER_CLAIM_MODULES", "from_targets"]
 
 STATUSES = ("pass", "fail", "unavailable", "error")
 
@@ -185,6 +185,12 @@ def lt(value: float, pct: bool = False) -> Target:
 def within(lo: float, hi: float, pct: bool = False) -> Target:
     """Target: lo <= measured <= hi."""
     return Target("in", float(lo), float(hi), pct=pct)
+
+
+def from_targets(key: str):
+    """A :class:`PaperClaim` ``measure`` reading ``result.targets[key]`` (the number a
+    reproduction's targets stage computed; a NaN there never passes)."""
+    return lambda r: r.targets[key]
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,15 @@ import sys
 
 import numpy as np
 
-from ..claims import PaperClaim, at_most, claim, ge, le, register_declared_module, within
+from ..claims import (PaperClaim, at_most, claim, from_targets, ge, le, register_declared_module,
+                      within)
 
 __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
 
 PAPER = "Li, Pan, Lyu, Li 2024"
 EXPERIMENT = "averaging"
 _DOC = "docs/papers/feature-averaging.md (Measured: seeds 0-4)"
+_t = from_targets                # measure: result.targets[key]
 
 
 # -- property claims (no reproduction needed) ---------------------------------------
@@ -61,10 +63,6 @@ def _claim_fd_radius(ctx):
 
 
 # -- the synthetic reproduction (npfp reproduce averaging) --------------------------
-def _t(key):
-    return lambda r: r.targets[key]
-
-
 def _derived_over_rk(r) -> float:
     """Where the derived classifier's worst-case accuracy crosses 50%, in units of sqrt(d/k)."""
     return r.targets["derived_worst_cross50_over_ro"] * r.sqrt_d_over_2 / r.sqrt_d_over_k

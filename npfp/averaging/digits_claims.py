@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import sys
 
-from ..claims import PaperClaim, gt, le, register_declared_module
+from ..claims import PaperClaim, from_targets, gt, le, register_declared_module
 
 __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
 
 PAPER = "Li, Pan, Lyu, Li 2024"
 EXPERIMENT = "averaging-digits"
 _DOC = "docs/papers/feature-averaging.md (Measured: seeds 0-4)"
-
-
-def _t(key):
-    return lambda r: r.targets[key]
+_t = from_targets                # measure: result.targets[key]
 
 
 def _show_clean(r) -> str:

@@ -17,13 +17,15 @@ import sys
 
 import numpy as np
 
-from ..claims import PaperClaim, at_least, at_most, claim, ge, le, register_declared_module
+from ..claims import (PaperClaim, at_least, at_most, claim, from_targets, ge, le,
+                      register_declared_module)
 
 __all__ = ["CLAIMS", "PAPER", "EXPERIMENT", "fmt_pct", "fmt_width"]
 
 PAPER = "Li, Jin, Zhong, Hopcroft, Wang 2022"
 EXPERIMENT = "expressivity"
 _DOC = "docs/papers/expressivity.md (Reading the numbers honestly)"
+_t = from_targets                # measure: result.targets[key]
 
 
 def _n(ctx, quick: int, full: int) -> int:
@@ -80,11 +82,6 @@ def fmt_pct(x) -> str:
 def fmt_width(x, cap) -> str:
     """A width, or '> cap' when none up to ``cap`` was enough (None)."""
     return f"> {cap}" if x is None else str(x)
-
-
-def _t(key):
-    """targets[key] (a NaN never passes)."""
-    return lambda r: r.targets[key]
 
 
 def _widths_text(r, task) -> str:

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import sys
 
-from ..claims import PaperClaim, ge, gt, le, register_declared_module
+from ..claims import PaperClaim, from_targets, ge, gt, le, register_declared_module
 
 __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
 
 PAPER = "Allen-Zhu & Li 2020"
 EXPERIMENT = "purification-digits"
 _DOC = "docs/papers/feature-purification.md (Real images: `purification-digits`)"
-
-
-def _t(key):
-    return lambda r: r.targets[key]
+_t = from_targets                # measure: result.targets[key]
 
 
 def _robust_gain(r) -> float:

@@ -14,17 +14,14 @@ from __future__ import annotations
 
 import sys
 
-from ..claims import PaperClaim, ge, gt, le, register_declared_module
+from ..claims import PaperClaim, from_targets, ge, gt, le, register_declared_module
 
 __all__ = ["CLAIMS", "PAPER", "EXPERIMENT"]
 
 PAPER = "B. Li & Y. Li 2024"
 EXPERIMENT = "robust-features-digits"
 _DOC = "docs/papers/robust-features.md (Real images: `robust-features-digits`)"
-
-
-def _t(key):
-    return lambda r: r.targets[key]
+_t = from_targets                # measure: result.targets[key]
 
 
 def _pct(x) -> str:
