@@ -30,7 +30,8 @@ from .attacks.projections import norms, validate_eps
 from .plotting import save_figure, subplots
 
 __all__ = ["accuracy", "correct_mask", "robust_accuracy", "robust_mask", "RadiusCurve",
-           "accuracy_vs_radius", "plot_accuracy_vs_radius", "minimal_radius",
+           "accuracy_vs_radius", "curves_and_worst_case", "plot_accuracy_vs_radius",
+           "minimal_radius",
            "CheckRow", "AttackReport", "check_attack"]
 
 
@@ -180,6 +181,31 @@ def accuracy_vs_radius(model, X, y, attack, eps_grid, *, rng=None, label: str = 
     n = X.shape[0] if X.shape[0] else np.nan
     return RadiusCurve(eps=eps, accuracy=rob.sum(axis=1) / n, envelope=env.sum(axis=1) / n,
                        robust=rob, label=label)
+
+
+def curves_and_worst_case(model, X, y, attacks: dict, eps_grid, *, rng=None) -> tuple:
+    r"""Each attack's accuracy over the radii, and the per-point worst case over all of them.
+
+    ``acc_worst(eps) = (1/n) sum_i prod_a robust_{i,a}(eps)``: a point counts as robust
+    only if every attack failed on it.  Each attack runs once (its own
+    :func:`accuracy_vs_radius` call with the same ``rng``), so its curve can be shown beside
+    the worst case at no extra cost.
+
+    Returns
+    -------
+    curves : dict
+        Attack name -> accuracy per radius.
+    worst : ndarray (k,)
+        The worst-case accuracy per radius.
+    """
+    curves, robust = {}, None
+    for name, atk in attacks.items():
+        rc = accuracy_vs_radius(model, X, y, atk, eps_grid, rng=rng)
+        curves[name] = rc.accuracy
+        robust = rc.robust if robust is None else robust & rc.robust
+    if robust is None:
+        raise ValueError("attacks must name at least one attack")
+    return curves, robust.mean(axis=1)
 
 
 def plot_accuracy_vs_radius(curves, path: str, *, reference_lines=None, title: str = "",

@@ -155,3 +155,24 @@ def test_check_attack_with_bounds_and_errors(trained_net):
     assert rep["large_eps"].passed is None and rep.passed
     with pytest.raises(TypeError, match="replace"):
         check_attack(net, X, y, lambda model, X, y, rng=None: X)
+
+
+def test_curves_and_worst_case_is_the_per_point_worst_of_each_attack():
+    """Each attack's curve equals its own accuracy_vs_radius; the worst case equals the
+    list form of accuracy_vs_radius (deterministic attacks) and lies below every curve."""
+    from npfp.attacks import FixedDirection
+    from npfp.evaluation import curves_and_worst_case
+
+    rng = np.random.default_rng(3)
+    model = TwoLayerNet(5, 8, rng=0)
+    X, y = rng.normal(size=(60, 5)), rng.choice([-1.0, 1.0], size=60)
+    attacks = {"fgm": FGM(0.0, "l2"), "fixed": FixedDirection(0.0, np.eye(5)[:2])}
+    eps = np.array([0.0, 0.3, 0.8, 1.5])
+    curves, worst = curves_and_worst_case(model, X, y, attacks, eps, rng=1)
+    for name, atk in attacks.items():
+        np.testing.assert_array_equal(curves[name], accuracy_vs_radius(model, X, y, atk, eps).accuracy)
+    both = accuracy_vs_radius(model, X, y, list(attacks.values()), eps).accuracy
+    np.testing.assert_array_equal(worst, both)
+    assert np.all(worst <= np.minimum(curves["fgm"], curves["fixed"]))
+    with pytest.raises(ValueError, match="at least one attack"):
+        curves_and_worst_case(model, X, y, {}, eps)

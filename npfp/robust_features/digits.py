@@ -42,7 +42,7 @@ import numpy as np
 from ..attacks import FGSM, PGD, FixedDirection
 from ..claims import evaluate, verdict_table
 from ..datasets import load_image_split, resolve_dataset
-from ..evaluation import accuracy_vs_radius
+from ..evaluation import curves_and_worst_case
 from ..experiments import Stages, format_table, save_json, save_npz
 from ..nn import PatchCNN
 from ..optim import SGD
@@ -205,12 +205,10 @@ def stage_evaluation(D: dict, nets: dict, c: Config) -> dict:
     eps = np.asarray(c.radii, dtype=float)
     curves = {}
     for name, net in nets.items():
-        robust = None
-        for a_name, atk in attacks.items():
-            rc = accuracy_vs_radius(net, D["Pte"], D["yte"], atk, eps, rng=c.seed + 1)
-            curves[f"{name} {a_name}"] = rc.accuracy
-            robust = rc.robust if robust is None else robust & rc.robust
-        curves[f"{name} worst"] = robust.mean(axis=1)
+        each, worst = curves_and_worst_case(net, D["Pte"], D["yte"], attacks, eps,
+                                            rng=c.seed + 1)
+        curves.update({f"{name} {a_name}": acc for a_name, acc in each.items()})
+        curves[f"{name} worst"] = worst
     return curves
 
 
