@@ -366,5 +366,8 @@ def plot_flatness(r: Result, path: str) -> str:
     ax2 = ax.twinx()
     ax2.plot(r.epochs, r.robust_train - r.robust_test, color="C0", ls="--", label="robust gap")
     ax2.set_ylabel("robust train - robust test")
-    fig.legend(fontsize=8, loc="upper left")
+    # one legend for both axes, inside the empty upper-left corner (a figure legend sat
+    # on the tick labels)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [h.get_label() for h in handles], fontsize=8, loc="upper left")
     return save_figure(fig, path, dpi=110)
