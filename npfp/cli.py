@@ -250,8 +250,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(k = 4 features per point)")
     p.add_argument("--out", default="npfp-results",
                    help="root folder; each run writes OUT/NAME/run-K/ and OUT/NAME/latest")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override config fields, e.g. --set d=128 norm=linf")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override config fields, e.g. --set d=128 norm=linf (repeatable)")
     p.add_argument("--data-dir", default=None, metavar="DIR",
                    help="real-image runs: read MNIST IDX or CIFAR-10 binary files from DIR "
                         "instead of the 8x8 digits (same as --set data_dir=DIR)")

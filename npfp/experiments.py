@@ -98,6 +98,8 @@ def apply_overrides(config, assignments) -> object:
         key = key.strip()
         if key not in hints:
             raise ValueError(f"unknown config field {key!r}; fields: {sorted(hints)}")
+        if key in changes:
+            raise ValueError(f"override {key!r} given twice")
         changes[key] = _convert(value.strip(), hints[key], key)
     return dataclasses.replace(config, **changes)
 
@@ -301,7 +303,7 @@ DESCRIPTIONS = {
     "robust-features-digits": {"what": "patch CNN filters, ST vs AT, on the 8x8 digits",
                                "time": "~25 s", "extras": ("digits",)},
     "robust-features": {"what": "B. Li & Y. Li: what standard/adversarial training learn",
-                        "time": "~35 s", "extras": ()},
+                        "time": "~2 min", "extras": (), "presets": ("default", "cubic", "quick")},
     "cgro": {"what": "B. Li & Y. Li: clean generalization, robust overfitting",
              "time": "~10-30 s", "extras": ()},
     "expressivity": {"what": "Li et al. 2022: robust generalization needs expressivity",

@@ -1072,9 +1072,9 @@ def add_arguments(p) -> None:
     p.add_argument("--seeds", default="0", help="seeds, e.g. 0-4 or 0,3,7 (default 0)")
     p.add_argument("--preset", default=None,
                    help="base configuration: 'quick' (every reproduction) or a preset of the "
-                        "module (purification: default, scale, lower-bound); default Config()")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="fixed overrides for every cell")
+                        "module (`npfp list` names them); default Config()")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="fixed overrides for every cell (repeatable: --set a=1 --set b=2)")
     p.add_argument("--out", default=None, help="the sweep's directory (resumable)")
     p.add_argument("--workers", type=int, default=None,
                    help="local processes (default: the cores; 1 = in this process)")

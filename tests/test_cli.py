@@ -108,6 +108,26 @@ def test_set_overrides_an_optional_field_written_with_a_pipe():
     assert apply_overrides(Cfg(tau=1.0), ["tau=none"]).tau is None
 
 
+def test_set_is_repeatable_and_a_key_given_twice_is_an_error():
+    """`--set a=1 --set b=2` keeps both (argparse's default kept only the last flag, silently
+    dropping the first overrides); the same key twice is refused, not resolved silently."""
+    import argparse
+
+    from npfp import sweep
+    from npfp.cli import _parser
+    from npfp.experiments import apply_overrides, load_experiment
+
+    args = _parser().parse_args(["reproduce", "cgro", "--set", "n_train=50", "--set", "seed=3"])
+    assert args.set == ["n_train=50", "seed=3"]
+    p = argparse.ArgumentParser()
+    sweep.add_arguments(p)
+    assert p.parse_args(["cgro", "--set", "n_train=50", "--set", "seed=3"]).set == [
+        "n_train=50", "seed=3"]
+    cfg = load_experiment("cgro").Config()
+    with pytest.raises(ValueError, match="'seed' given twice"):
+        apply_overrides(cfg, ["seed=1", "seed=2"])
+
+
 def test_save_npz_refuses_object_arrays(tmp_path):
     # review: an object array (e.g. a None among the values) was silently pickled,
     # so the file could not be loaded with allow_pickle=False as documented

@@ -34,13 +34,14 @@ docs/papers/robust-features.md):
   other classes (as for mean-centred class templates).  With orthogonal v_j and
   non-negative activations, removing v_y could only lower F_y to the level of the other
   logits (a tie), never below them.
-* **Scales**: the dense signal dominates the clean gradient, P beta^q > alpha^q for the
-  power q of the smoothed ReLU (the growth rate of <w, v> vs <w, u> in its polynomial
-  part), while eps sqrt(D) >= 2 beta and (P + 1) eps < alpha (the attacker cannot add
-  up a wrong class's robust coordinate over the P patches); see
-  :meth:`RobustFeatureData.scale_report`.  Together they need
-  D^(3/2) > 8 (P + 1)^3 / P (docs/papers/robust-features.md): few patches, many dense
-  coordinates (defaults P = 8, D = 255).
+* **Scales** (:meth:`RobustFeatureData.scale_report`): eps sqrt(D) >= 2 beta (the budget
+  reverses the dense feature), (P + 1) eps < alpha (the attacker cannot add up a wrong
+  class's robust coordinate over the P patches), P beta > alpha (the dense signal wins
+  the clean race while the smoothed ReLU works in its linear part) and eps d < alpha (a
+  dense *random* filter is not switched off by the attacker, so adversarial training can
+  start from the random initialisation).  With the polynomial race P beta^q > alpha^q
+  instead, the last condition cannot hold (docs/papers/robust-features.md derives both):
+  defaults P = 64, D = 63, alpha = 1, beta = 0.03, eps = 0.0093.
 """
 from __future__ import annotations
 
@@ -133,8 +134,8 @@ class RobustFeatureData:
     sigma_p: float
 
     @classmethod
-    def create(cls, K: int = 4, D: int = 255, P: int = 8, n_robust: int = 1,
-               alpha: float = 0.8, beta: float = 0.55, sigma_p: float = 0.02):
+    def create(cls, K: int = 4, D: int = 63, P: int = 64, n_robust: int = 1,
+               alpha: float = 1.0, beta: float = 0.03, sigma_p: float = 0.005):
         """Build the features (deterministic: no randomness until :meth:`sample`)."""
         P = check_int(P, "P", minimum=1)
         n_robust = check_int(n_robust, "n_robust", minimum=1, maximum=P)
@@ -187,14 +188,28 @@ class RobustFeatureData:
           more of u_y on the robust patch than it can add to any u_j);
         * ``nonrobust_reversed``: eps sqrt(D) >= 2 beta (-eps sign(v_y) on every patch
           turns beta v_y into at most -beta v_y);
-        * ``dense_dominates``: P beta^q / (|R| alpha^q), the ratio of the initial growth
-          rates of <w, v> and <w, u> under a smoothed ReLU of power q (> 1 means the
-          non-robust feature is learned first).
+        * ``attack_lever``: eps d / alpha, the attacker's mean shift of a random Gaussian
+          filter's pre-activation, eps E||w||_1, over the mean robust signal it sees,
+          alpha E|<w, u_y>| (both means carry the same factor sqrt(2/pi) s).  Below 1 a
+          random filter can stay switched on under attack on the robust patch, so
+          adversarial training can start from the random initialisation;
+        * ``linear_race``: P beta / (|R| alpha), the ratio of the initial growth rates of
+          <w, v> and <w, u> when the init's pre-activations lie in the linear part of the
+          smoothed ReLU (rho below them); ``dense_dominates``: P beta^q / (|R| alpha^q),
+          the same ratio in its polynomial part (rho above them).  > 1 means the
+          non-robust feature is learned first.
+
+        docs/papers/robust-features.md derives which of them can hold together: with the
+        polynomial race, ``attack_lever < 1`` is impossible; with the linear race, all hold
+        when eps d < alpha and 2 alpha / (eps sqrt(D)) < P < alpha / eps - 1 (then beta in
+        [alpha / P, eps sqrt(D) / 2]).
         """
         eps = check_nonnegative(eps, "eps")
         ratio = self.P * self.beta ** q / (self.n_robust * self.alpha ** q)
         return {"no_assembly": bool((self.P + 1) * eps < self.alpha),
                 "robust_survives": bool(self.alpha > 2 * eps),
                 "nonrobust_reversed": bool(eps * np.sqrt(self.D) >= 2 * self.beta),
+                "attack_lever": float(eps * self.d / self.alpha),
+                "linear_race": float(self.P * self.beta / (self.n_robust * self.alpha)),
                 "dense_dominates": float(ratio),
                 "nonrobust_shift": float(eps * np.sqrt(self.D))}
