@@ -197,7 +197,7 @@ def _from_init(data, X, y, c: Config, attack, epochs: int, lr: float, rng, start
     Adversarial phases use weight decay ``c.at_weight_decay`` [lib]: the non-robust
     correlation a wrong class's filters pick up early (w_j moves along -v_y, which has
     +1/3 along v_j) gets no gradient once PGD's dense moves fall on switched-off patches;
-    only decay removes it (docs/papers/robust-features.md, 'Weight decay').
+    only decay removes it (docs/papers/robust-features.md, 'Weight decay and the number of PGD steps').
     """
     model = make_model(data, c) if start is None else start.copy()
     r0, n0 = [robust_correlation(model, data)], [nonrobust_correlation(model, data)]
@@ -325,9 +325,10 @@ def _plot(r: Result, path: str) -> str:
     ax.axhline(90, color="k", ls=":", lw=1)
     ax.set_xticks(x, [_SHORT[m] for m in METHODS], fontsize=8)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 125)               # room above the bars for the legend and the values
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title("accuracy (dotted: 90% target)", fontsize=10)
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+    ax.legend(fontsize=7, loc="upper center", ncol=2, framealpha=0.9)
     for ax, curves, name in ((axes[1], r.robust_curves, "robust: max_r <w_jr, u_j>"),
                              (axes[2], r.nonrobust_curves, "non-robust: max_r <w_jr, v_j>")):
         for m in METHODS:
