@@ -166,6 +166,28 @@ def test_other_random_starts_are_uniform(norm):
         assert stats.kstest(delta[:, 0], "uniform", args=(-1, 2)).pvalue > 0.01
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_random_starts_are_the_documented_formulas_bit_for_bit(dtype):
+    """The in-place arithmetic of random_in_ball (issue 20) gives exactly the out-of-place
+    formulas of its docstring, from the same random stream: every attack's random start,
+    and so every reproduction's number, is unchanged."""
+    n, D = 7, 5
+    eps = np.array([0.3, 0.0, 2.0, 1e-300, 5.0, 1.0, 0.7])
+    e = eps[:, None].astype(dtype)
+    rng = np.random.default_rng(9)
+    z = rng.standard_normal((n, D))
+    nz = np.linalg.norm(z, axis=1, keepdims=True)
+    ref = (z / np.where(nz > 0, nz, 1.0) * rng.uniform(size=(n, 1)) ** (1.0 / D) * e).astype(dtype)
+    assert np.array_equal(random_in_ball((n, D), eps, "l2", np.random.default_rng(9), dtype), ref)
+    ref = (np.random.default_rng(9).uniform(-1.0, 1.0, size=(n, D)) * e).astype(dtype)
+    assert np.array_equal(random_in_ball((n, D), eps, "linf", np.random.default_rng(9), dtype), ref)
+    rng = np.random.default_rng(9)
+    E = rng.exponential(size=(n, D + 1))
+    pts = E[:, :D] / E.sum(axis=1, keepdims=True)
+    ref = (rng.choice(np.array([-1.0, 1.0]), size=(n, D)) * pts * e).astype(dtype)
+    assert np.array_equal(random_in_ball((n, D), eps, "l1", np.random.default_rng(9), dtype), ref)
+
+
 # ----------------------------------------------------------------------------------
 @given(seed=st.integers(0, 10_000), norm=st.sampled_from(NORMS), eps=st.floats(0.01, 2))
 def test_projection_is_the_nearest_point(seed, norm, eps):

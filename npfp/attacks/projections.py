@@ -490,18 +490,26 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     eps = validate_eps(eps, n, against="shape[0]")
     norm = check_norm(norm)
     e = _col(eps, n, dtype)
+    # Each product below runs in place on the freshly drawn float64 array: the same
+    # operations in the same order as ((z / |z|) * r) * e, without a new (n, D) array per
+    # operation (an evaluation draws 10^7 numbers per restart; issue 20).
     if norm == "linf":
-        return (rng.uniform(-1.0, 1.0, size=(n, D)) * e).astype(dtype, copy=False)
+        u = rng.uniform(-1.0, 1.0, size=(n, D))
+        u *= e
+        return u.astype(dtype, copy=False)
     if norm == "l2":
         z = rng.standard_normal((n, D))
         nz = np.linalg.norm(z, axis=1, keepdims=True)
-        z = z / np.where(nz > 0, nz, 1.0)
-        r = rng.uniform(size=(n, 1)) ** (1.0 / D)
-        return (z * r * e).astype(dtype, copy=False)
+        z /= np.where(nz > 0, nz, 1.0)
+        z *= rng.uniform(size=(n, 1)) ** (1.0 / D)
+        z *= e
+        return z.astype(dtype, copy=False)
     E = rng.exponential(size=(n, D + 1))
     pts = E[:, :D] / E.sum(axis=1, keepdims=True)
     s = rng.choice(np.array([-1.0, 1.0]), size=(n, D))
-    return (s * pts * e).astype(dtype, copy=False)
+    s *= pts                        # s * pts, then * e: the original order
+    s *= e
+    return s.astype(dtype, copy=False)
 
 
 def rounding_safe_radius(X: np.ndarray, eps, norm: str) -> np.ndarray:
