@@ -195,9 +195,10 @@ def list_reproductions() -> str:
          for i in range(3)]
     lines = [f"{'name':{w[0]}}  {'reproduces':{w[1]}}  {'default run':{w[2]}}  extras"]
     lines += [f"{a:{w[0]}}  {b:{w[1]}}  {c:{w[2]}}  {e}" for a, b, c, e in rows]
-    named = [f"{n}: {', '.join(d['presets'])}" for n, d in descriptions.items()
+    named = [f"  {n}: {', '.join(d['presets'])}" for n, d in descriptions.items()
              if d.get("presets")]
-    lines.append("presets (--preset P): " + "; ".join(named) + "; every reproduction: quick")
+    lines.append("presets (--preset P; every reproduction has 'quick'):")
+    lines += named
     lines.append("npfp reproduce NAME [--preset P] runs one (--quick: seconds); "
                  "docs/papers/ explains each table")
     return "\n".join(lines)
@@ -247,7 +248,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default=None,
                    help="a named configuration: every reproduction has 'quick'; purification "
                         "also has 'default', 'scale' (d = 512, <= 10 min) and 'lower-bound' "
-                        "(k = 4 features per point)")
+                        "(k = 4 features per point); robust-features 'default' and 'cubic' "
+                        "(the regime where AT from random init collapses)")
     p.add_argument("--out", default="npfp-results",
                    help="root folder; each run writes OUT/NAME/run-K/ and OUT/NAME/latest")
     p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
