@@ -213,6 +213,8 @@ def make_spec(experiment: str, grid_items=None, seeds="0", preset=None, override
         if key not in fields:
             raise SweepError(f"--grid: unknown key {key!r} for {experiment}; fields: "
                              f"{sorted(fields)}")
+        if any(item.split("=", 1)[0].strip() == key for item in overrides or ()):
+            raise SweepError(f"{key!r} is given in both --set and --grid; give it once")
         vals = []
         for v in values:
             try:

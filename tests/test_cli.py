@@ -126,6 +126,8 @@ def test_set_is_repeatable_and_a_key_given_twice_is_an_error():
     cfg = load_experiment("cgro").Config()
     with pytest.raises(ValueError, match="'seed' given twice"):
         apply_overrides(cfg, ["seed=1", "seed=2"])
+    with pytest.raises(sweep.SweepError, match="'n_train' is given in both --set and --grid"):
+        sweep.make_spec("cgro", ["n_train=50,60"], "0", None, ["n_train=40"])
 
 
 def test_save_npz_refuses_object_arrays(tmp_path):

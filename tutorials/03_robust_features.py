@@ -70,8 +70,9 @@ print(cfg)
 #   $-\epsilon\,\mathrm{sign}(v_y)$ changes $\langle X_p, v_y\rangle$ by
 #   $-\epsilon\sqrt D$, more than $2\beta$, on *every* patch;
 # * the dense signal wins the clean race, $P\beta > \alpha$ (the filters start in the linear
-#   part of the smoothed ReLU), and a dense *random* filter is moved by the attacker less
-#   than the robust signal it sees, $\epsilon d < \alpha$ (`attack_lever` below; section 5).
+#   part of the smoothed ReLU), and a dense *random* filter is on average moved by the
+#   attacker less than the robust signal it sees, $\epsilon d < \alpha$ (`attack_lever`
+#   below; section 5).
 #
 # The $v_j$ form a regular simplex ($\langle v_j, v_k\rangle = -1/(K-1)$): turning $v_y$
 # around *adds* the other classes' non-robust features.

@@ -37,9 +37,10 @@ docs/papers/robust-features.md):
 * **Scales** (:meth:`RobustFeatureData.scale_report`): eps sqrt(D) >= 2 beta (the budget
   reverses the dense feature), (P + 1) eps < alpha (the attacker cannot add up a wrong
   class's robust coordinate over the P patches), P beta > alpha (the dense signal wins
-  the clean race while the smoothed ReLU works in its linear part) and eps d < alpha (a
-  dense *random* filter is not switched off by the attacker, so adversarial training can
-  start from the random initialisation).  With the polynomial race P beta^q > alpha^q
+  the clean race without the polynomial race's penalty on the robust feature) and
+  eps d < alpha (on average a dense *random* filter is moved by the attacker less than the
+  robust signal it sees, so adversarial training can start from the random
+  initialisation).  With the polynomial race P beta^q > alpha^q
   instead, the last condition cannot hold (docs/papers/robust-features.md derives both):
   defaults P = 64, D = 63, alpha = 1, beta = 0.03, eps = 0.0093.
 """

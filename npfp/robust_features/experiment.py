@@ -26,7 +26,9 @@ Setting (library choices, docs/papers/robust-features.md):
 * evaluation: clean accuracy and robust accuracy as the per-point worst case of PGD-l_inf
   (``eval_steps`` steps, ``eval_restarts`` random starts) and the fixed attacks of
   :func:`npfp.robust_features.measures.structured_attacks` (-eps sign(v_y) on every
-  patch; the wrong class's robust coordinate on every patch, alone or with a dense part).
+  patch; the wrong class's robust coordinate on every patch, alone or with a dense part)
+  and :func:`npfp.robust_features.measures.filter_sign_attacks` (the model's filters'
+  signs on every patch, which PGD cannot reach through switched-off filters).
 """
 from __future__ import annotations
 
@@ -46,8 +48,8 @@ from ..optim import SGD
 from ..training import fit
 from .claims import CLAIMS, METHODS, TITLES
 from .data import RobustFeatureData
-from .measures import (feature_metrics, nonrobust_attack, nonrobust_correlation,
-                       robust_correlation, structured_attacks)
+from .measures import (feature_metrics, filter_sign_attacks, nonrobust_attack,
+                       nonrobust_correlation, robust_correlation, structured_attacks)
 
 __all__ = ["Config", "PRESETS", "preset_config", "quick_config", "Result", "run", "summary_table", "save", "make_model",
            "train_phase", "train_all", "one_step_attack", "pgd_attack", "evaluate", "METHODS",
@@ -55,7 +57,7 @@ __all__ = ["Config", "PRESETS", "preset_config", "quick_config", "Result", "run"
 
 @dataclass(frozen=True)
 class Config:
-    """Configuration of ``npfp reproduce robust-features`` (defaults: about a minute of CPU)."""
+    """Configuration of ``npfp reproduce robust-features`` (defaults: about 2 minutes of CPU)."""
 
     K: int = 4
     D: int = 63
@@ -232,10 +234,11 @@ def train_all(data: RobustFeatureData, X, y, c: Config, rng=None) -> dict:
 def evaluate(model, data: RobustFeatureData, X, y, eps: float, steps: int = 20, rng=None,
              restarts: int = 1) -> dict:
     """Clean accuracy; accuracy under -eps sign(v_y), under PGD l_inf (with restarts), under
-    the worst of the fixed attacks (:func:`structured_attacks`), and the per-point worst
-    case of all of them (``robust``)."""
+    the worst of the fixed attacks (:func:`structured_attacks`, model-independent, and
+    :func:`filter_sign_attacks`, the model's all-filters-on sign attacks: neither needs a
+    gradient), and the per-point worst case of all of them (``robust``)."""
     pgd = PGD(eps, "linf", steps=steps, restarts=restarts)
-    fixed = structured_attacks(data, eps)
+    fixed = structured_attacks(data, eps) + filter_sign_attacks(model, data, eps)
     pgd_ok = robust_mask(model, X, y, [pgd], rng=rng)
     fixed_ok = robust_mask(model, X, y, fixed)
     return {"clean": float(np.mean(model.predict(X) == y)),

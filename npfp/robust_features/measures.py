@@ -21,7 +21,7 @@ from .data import RobustFeatureData, nonrobust_directions
 
 __all__ = ["feature_correlations", "robust_correlation", "nonrobust_correlation",
            "feature_metrics", "nonrobust_attack", "wrong_class_directions", "structured_attacks",
-           "ideal_robust_filters"]
+           "filter_sign_attacks", "ideal_robust_filters"]
 
 
 def feature_correlations(model, features) -> np.ndarray:
@@ -105,6 +105,31 @@ def structured_attacks(data: RobustFeatureData, eps: float) -> list:
     for shift in range(1, data.K):
         for dense in ("none", "minus_vy", "plus_vj"):
             out.append(FixedDirection(eps, wrong_class_directions(data, shift, dense), "linf",
+                                      per="label"))
+    return out
+
+
+def filter_sign_attacks(model, data: RobustFeatureData, eps: float) -> list:
+    r"""The model's own sign attacks, one per wrong-class shift and readout, l_inf radius eps.
+
+    For label y and j = (y + shift) mod K, on *every* patch
+    :math:`\Delta_p = \epsilon\,\mathrm{sign}(s_j - s_y)` with :math:`s_k = \sum_r w_{k,r}`
+    (``'sum'``: the exact l_inf worst case of F_j - F_y if every filter were switched on,
+    a linear model) or :math:`s_k = w_{k,r^*}` with :math:`r^* = \arg\max_r \langle
+    w_{k,r}, u_k\rangle` (``'max'``: the filter the robust correlation reads).  Unlike PGD,
+    it does not need a gradient, so it is not stopped where the wrong class's filters are
+    switched off (a dead ReLU has zero gradient).  2 (K - 1) attacks.
+    """
+    W = check_array(model.params["W"], "model.params['W']", ndim=3)
+    K, P = data.K, data.P
+    if W.shape[0] != K or W.shape[2] != data.d:
+        raise ValueError(f"model.params['W'] must have shape ({K}, m, {data.d}), got {W.shape}")
+    best = W[np.arange(K), np.argmax(np.einsum("kmd,kd->km", W, data.u), axis=1)]   # (K, d)
+    out = []
+    for s in (W.sum(axis=1), best):
+        for shift in range(1, K):
+            U = np.sign(s[(np.arange(K) + shift) % K] - s)                    # (K, d), row y
+            out.append(FixedDirection(eps, np.repeat(U[:, None, :], P, axis=1), "linf",
                                       per="label"))
     return out
 
