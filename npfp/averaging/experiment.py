@@ -214,7 +214,7 @@ def _attacks(r: _Run, m: dict) -> dict:
     """Every attack that applies: PGD (margin loss), the averaged-feature direction, and the
     per-point subset directions n' = 0..|J_-+| built from the true features mu and from the
     k-class network's learned features (its group weights scaled to norm sqrt(d))."""
-    c, data, (Xt, yt, jt) = r.c, r.data, r.test
+    c, data, (Xt, _, jt) = r.c, r.data, r.test
     u = averaged_feature_direction(data.mu, data.J_plus)
     atk = {"pgd": PGD(0.0, "l2", steps=c.pgd_steps, restarts=c.pgd_restarts, loss="margin"),
            "avg": FixedDirection(0.0, np.stack([u, -u]))}   # row 0: y = -1 moves +u
