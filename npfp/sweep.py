@@ -198,10 +198,9 @@ def make_spec(experiment: str, grid_items=None, seeds="0", preset=None, override
         base = _base_config(mod, preset)
     except ValueError as exc:
         raise SweepError(f"--preset: {exc}") from None
-    for item in overrides or ():
-        key = item.split("=", 1)[0].strip()
-        if key == "seed":
-            raise SweepError("--set seed=...: the seed is swept, use --seeds")
+    set_keys = {item.split("=", 1)[0].strip() for item in overrides or ()}
+    if "seed" in set_keys:
+        raise SweepError("--set seed=...: the seed is swept, use --seeds")
     try:
         base = apply_overrides(base, overrides)
     except (ValueError, TypeError) as exc:
@@ -213,7 +212,7 @@ def make_spec(experiment: str, grid_items=None, seeds="0", preset=None, override
         if key not in fields:
             raise SweepError(f"--grid: unknown key {key!r} for {experiment}; fields: "
                              f"{sorted(fields)}")
-        if any(item.split("=", 1)[0].strip() == key for item in overrides or ()):
+        if key in set_keys:
             raise SweepError(f"{key!r} is given in both --set and --grid; give it once")
         vals = []
         for v in values:

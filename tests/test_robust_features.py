@@ -12,8 +12,8 @@ from npfp.evaluation import robust_accuracy
 from npfp.robust_features import (RobustFeatureData, feature_correlations, make_features,
                                   nonrobust_attack, nonrobust_correlation, nonrobust_directions,
                                   robust_correlation)
-from npfp.robust_features.measures import (ideal_robust_filters, structured_attacks,
-                                           wrong_class_directions)
+from npfp.robust_features.measures import (attack_shift_and_signal, ideal_robust_filters,
+                                           structured_attacks, wrong_class_directions)
 
 
 # -- features ----------------------------------------------------------------------------
@@ -245,10 +245,8 @@ def test_random_init_adversarial_training_collapses_in_the_cubic_regime():
     c = CUBIC
     rng, data, Xtr, ytr, Xte, yte = _setup(c)
     model = make_model(data, c)
-    W = model.params["W"]
-    shift = c.eps * np.abs(W).sum(axis=2)                          # (K, m)
-    signal = c.alpha * np.abs(np.einsum("kmd,kd->km", W, data.u))
-    assert np.median(shift / signal) > 5
+    shift, signal = attack_shift_and_signal(model, data, c.eps)    # (K, m) each
+    assert np.median(shift / np.abs(signal)) > 5
     rc, nc = train_phase(model, data, Xtr, ytr, epochs=40, lr=c.pgd_lr, attack=pgd_attack(c),
                          rng=rng)
     assert max(rc[-1], nc[-1]) < 0.05
@@ -262,9 +260,7 @@ def test_random_init_adversarial_training_is_robust_in_the_linear_regime():
     c = REDUCED
     rng, data, Xtr, ytr, Xte, yte = _setup(c)
     model = make_model(data, c)
-    W = model.params["W"]
-    shift = c.eps * np.abs(W).sum(axis=2)
-    signal = c.alpha * np.einsum("kmd,kd->km", W, data.u)
+    shift, signal = attack_shift_and_signal(model, data, c.eps)
     assert np.all((signal > shift).any(axis=1))    # every class keeps a filter switched on
     rc, nc = train_phase(model, data, Xtr, ytr, epochs=c.pgd_epochs, lr=c.pgd_lr,
                          attack=pgd_attack(c), rng=rng, weight_decay=c.at_weight_decay)

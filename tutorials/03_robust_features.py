@@ -173,7 +173,8 @@ show(fig, "race.png", dpi=100)
 
 # %%
 from npfp.evaluation import robust_accuracy
-from npfp.robust_features.measures import ideal_robust_filters, structured_attacks
+from npfp.robust_features.measures import (attack_shift_and_signal, ideal_robust_filters,
+                                           structured_attacks)
 
 Xte, yte = data.sample(200, 1)
 attacks = [PGD(cfg.eps, "linf", steps=10)] + structured_attacks(data, cfg.eps)
@@ -184,8 +185,7 @@ for c in (0.25, 1.0, 4.0, 16.0, 64.0):
     print(f"c = {c:5}: clean {np.mean(model.predict(Xte) == yte):.2f}, worst case {acc:.2f}")
 for name, conf in (("default", cfg), ("cubic", E.preset_config("cubic"))):
     dat = RobustFeatureData.create(K=conf.K, D=conf.D, P=conf.P, alpha=conf.alpha, beta=conf.beta)
-    W0 = E.make_model(dat, conf).params["W"]                          # (K, m, d)
-    signal = conf.alpha * np.abs(np.einsum("kmd,kd->km", W0, dat.u)).clip(1e-12)
-    ratio = conf.eps * np.abs(W0).sum(axis=2) / signal
+    shift, signal = attack_shift_and_signal(E.make_model(dat, conf), dat, conf.eps)  # (K, m)
+    ratio = shift / np.abs(signal).clip(1e-12)
     print(f"{name}: eps d / alpha = {conf.eps * dat.d / conf.alpha:.2f}; random init: median "
           f"eps ||w||_1 / (alpha |<w, u_j>|) = {np.median(ratio):.2f}")

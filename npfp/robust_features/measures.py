@@ -15,13 +15,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array
+from .._validation import check_array, check_nonnegative
 from ..attacks import FixedDirection, fixed_direction_attack
 from .data import RobustFeatureData, nonrobust_directions
 
 __all__ = ["feature_correlations", "robust_correlation", "nonrobust_correlation",
            "feature_metrics", "nonrobust_attack", "wrong_class_directions", "structured_attacks",
-           "filter_sign_attacks", "ideal_robust_filters"]
+           "filter_sign_attacks", "filter_projections", "attack_shift_and_signal",
+           "ideal_robust_filters"]
+
+
+def filter_projections(W, features) -> np.ndarray:
+    r""":math:`\langle w_{j,r}, f_j\rangle` for every class j and filter r, shape (K, m).
+
+    W : (K, m, d) filters of a K-class patch CNN; features : (K, d), one per class.
+    """
+    F = check_array(features, "features", shape=(W.shape[0], W.shape[2]))
+    return np.einsum("kmd,kd->km", W, F)
 
 
 def feature_correlations(model, features) -> np.ndarray:
@@ -34,9 +44,21 @@ def feature_correlations(model, features) -> np.ndarray:
     features : ndarray (K, d)
         One feature direction per class (u or v).
     """
+    return np.max(filter_projections(model.params["W"], features), axis=1)
+
+
+def attack_shift_and_signal(model, data: RobustFeatureData, eps: float) -> tuple:
+    r"""Per filter, shape (K, m) each: the l_inf attacker's largest shift of its
+    pre-activation on a patch, :math:`\epsilon\lVert w_{j,r}\rVert_1`, and the robust
+    signal it sees on its class's robust patch, :math:`\alpha\langle w_{j,r}, u_j\rangle`.
+
+    Condition (I) of docs/papers/robust-features.md compares their means over a random
+    init (ratio eps d / alpha); a filter stays switched on under the attack on its robust
+    patch when signal > shift.
+    """
+    eps = check_nonnegative(eps, "eps")
     W = model.params["W"]
-    F = check_array(features, "features", shape=(W.shape[0], W.shape[2]))
-    return np.max(np.einsum("kmd,kd->km", W, F), axis=1)
+    return eps * np.abs(W).sum(axis=2), data.alpha * filter_projections(W, data.u)
 
 
 def robust_correlation(model, data: RobustFeatureData) -> float:
@@ -124,7 +146,7 @@ def filter_sign_attacks(model, data: RobustFeatureData, eps: float) -> list:
     K, P = data.K, data.P
     if W.shape[0] != K or W.shape[2] != data.d:
         raise ValueError(f"model.params['W'] must have shape ({K}, m, {data.d}), got {W.shape}")
-    best = W[np.arange(K), np.argmax(np.einsum("kmd,kd->km", W, data.u), axis=1)]   # (K, d)
+    best = W[np.arange(K), np.argmax(filter_projections(W, data.u), axis=1)]   # (K, d)
     out = []
     for s in (W.sum(axis=1), best):
         for shift in range(1, K):
