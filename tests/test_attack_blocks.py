@@ -16,7 +16,7 @@ from npfp.attacks.gradient import _steepest_step, row_blocks
 from npfp.attacks.projections import _col, finalize, project_ball_box
 from npfp.cgro.attack import _SubspaceModel
 from npfp.nn import LinearModel, PatchCNN, SymmetricReLUNet, TwoLayerNet
-from npfp.nn.activations import relu_grad
+from npfp.nn.activations import relu, relu_grad
 
 
 def _general_step(delta, g, alpha, eps, norm):
@@ -131,3 +131,54 @@ def test_pgd_loops_over_row_blocks_once():
     assert len(block_loops) == 1 and ast.unparse(block_loops[0].iter) == "blocks"
     assigns = [ast.unparse(node) for node in ast.walk(tree) if isinstance(node, ast.Assign)]
     assert "blocks = row_blocks(model, X)" in assigns
+
+
+def _symmetric_reference(net, X, dout):
+    """The symmetric network's two branches as the docstring writes them, with the scalar 0 of
+    ReLU = max(z, 0) (before issue 20): score sum_i ReLU(u_i - b_i) - sum_i ReLU(-u_i - b_i),
+    d loss/d u = s (1[zp > 0] + 1[zm > 0])."""
+    W, b = net.params["W"], net.params["b"]
+    u = X @ W.T
+    zp, zm = u - b, -b - u
+    out = np.maximum(zp, 0).sum(axis=1)
+    out -= np.maximum(zm, 0).sum(axis=1)
+    out *= net.output_scale
+    s = net.output_scale * dout[:, None]
+    G = relu_grad(zp) + relu_grad(zm)
+    G *= s
+    return out, G @ W, G.T @ X
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 40), d=st.integers(1, 12),
+       m=st.integers(1, 30), dtype=st.sampled_from([np.float64, np.float32]),
+       bias=st.sampled_from([0.0, 0.3, "per-neuron"]), scale=st.sampled_from([1.0, 2.5]))
+def test_symmetric_relu_branches_are_bit_identical_to_the_two_relu_sums(seed, n, d, m, dtype, bias,
+                                                                       scale):
+    """ReLU against a row of zeros (issue 20) gives the network's two sums and their
+    derivative bit for bit, ties u = +-b included."""
+    rng = np.random.default_rng(seed)
+    net = SymmetricReLUNet(d, m, init_scale=1.0, output_scale=scale, rng=rng, dtype=dtype)
+    if bias == "per-neuron":
+        net.params["b"][:] = rng.uniform(0, 1, m)
+    elif bias:
+        net.params["b"][:] = bias
+    X = rng.standard_normal((n, d)).astype(dtype)
+    X[: n // 2] = np.round(X[: n // 2])        # integer inputs and weights: exact ties
+    net.params["W"][: m // 2] = np.round(net.params["W"][: m // 2])
+    dout = rng.standard_normal(n).astype(dtype)
+    out, cache = net.forward(X)
+    grads, dX = net.backward(dout, cache)
+    ref_out, ref_dX, ref_dW = _symmetric_reference(net, X, dout)
+    for got, want in ((out, ref_out), (dX, ref_dX), (grads["W"], ref_dW)):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+
+
+def test_relu_against_a_row_of_zeros_is_max_with_0():
+    z = np.array([[-1.0, -0.0, 0.0, 1e-300, 2.0], [np.inf, -np.inf, np.nan, 3.0, -5e-310]])
+    for dt in (np.float64, np.float32):
+        got, want = relu(z.astype(dt)), np.maximum(z.astype(dt), 0)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert relu(np.float32(-2.0)) == 0 and relu(np.array(3)) == 3      # 0-d and integers
+    assert relu(np.arange(-2, 3)).dtype == np.maximum(np.arange(-2, 3), 0).dtype
