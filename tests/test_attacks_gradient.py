@@ -7,6 +7,7 @@ from scipy import stats
 from scipy.optimize import minimize
 
 from npfp.attacks import FGM, FGSM, PGD, AttackResult, RandomNoise, fixed_direction_attack
+from npfp.attacks import projections
 from npfp.attacks.gradient import loss_and_input_gradient
 from npfp.attacks.projections import (norms, project_ball, project_ball_box, box_limits,
                                       finalize, random_in_ball, rounding_safe_radius)
@@ -167,25 +168,39 @@ def test_other_random_starts_are_uniform(norm):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_random_starts_are_the_documented_formulas_bit_for_bit(dtype):
-    """The in-place arithmetic of random_in_ball (issue 20) gives exactly the out-of-place
-    formulas of its docstring, from the same random stream: every attack's random start,
-    and so every reproduction's number, is unchanged."""
-    n, D = 7, 5
-    eps = np.array([0.3, 0.0, 2.0, 1e-300, 5.0, 1.0, 0.7])
-    e = eps[:, None].astype(dtype)
+@pytest.mark.parametrize("n, D, block_bytes", [(7, 5, None), (7, 5, 16), (300, 40, 8 * 40 * 7)])
+def test_random_starts_are_the_documented_formulas_bit_for_bit(dtype, n, D, block_bytes,
+                                                               monkeypatch):
+    """The in-place, blocked arithmetic of random_in_ball (issue 20) gives exactly the
+    out-of-place formulas of its docstring, from the same random stream, whatever the
+    block size (one row, seven rows, the default): every attack's random start, and so
+    every reproduction's number, is unchanged."""
+    if block_bytes is not None:
+        monkeypatch.setattr(projections, "START_BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(9)
+    eps = np.array([0.3, 0.0, 2.0, 1e-300, 5.0, 1.0, 0.7])[np.arange(n) % 7]
+    e = eps[:, None].astype(dtype)
     z = rng.standard_normal((n, D))
     nz = np.linalg.norm(z, axis=1, keepdims=True)
     ref = (z / np.where(nz > 0, nz, 1.0) * rng.uniform(size=(n, 1)) ** (1.0 / D) * e).astype(dtype)
-    assert np.array_equal(random_in_ball((n, D), eps, "l2", np.random.default_rng(9), dtype), ref)
-    ref = (np.random.default_rng(9).uniform(-1.0, 1.0, size=(n, D)) * e).astype(dtype)
-    assert np.array_equal(random_in_ball((n, D), eps, "linf", np.random.default_rng(9), dtype), ref)
+    refs = {"l2": ref}
+    refs["linf"] = (np.random.default_rng(9).uniform(-1.0, 1.0, size=(n, D)) * e).astype(dtype)
     rng = np.random.default_rng(9)
     E = rng.exponential(size=(n, D + 1))
     pts = E[:, :D] / E.sum(axis=1, keepdims=True)
-    ref = (rng.choice(np.array([-1.0, 1.0]), size=(n, D)) * pts * e).astype(dtype)
-    assert np.array_equal(random_in_ball((n, D), eps, "l1", np.random.default_rng(9), dtype), ref)
+    refs["l1"] = (rng.choice(np.array([-1.0, 1.0]), size=(n, D)) * pts * e).astype(dtype)
+    for norm, ref in refs.items():
+        got = random_in_ball((n, D), eps, norm, np.random.default_rng(9), dtype)
+        assert got.dtype == dtype and np.array_equal(got, ref)
+        out = np.full((n, D), np.nan, dtype)     # PGD's reused array: overwritten entirely
+        got = random_in_ball((n, D), eps, norm, np.random.default_rng(9), dtype, out=out)
+        assert got is out and np.array_equal(got, ref)
+
+
+def test_random_start_out_must_match():
+    with pytest.raises(ValueError, match="out must be an array of shape"):
+        random_in_ball((3, 2), 1.0, "l2", np.random.default_rng(0), np.float32,
+                       out=np.empty((3, 2)))
 
 
 # ----------------------------------------------------------------------------------
@@ -403,7 +418,8 @@ def test_pgd_forward_passes(restarts):
     """steps + 1 forward passes per restart (the last iterate is scored, not
     differentiated) and one at x (is it already wrong?) unless every point is broken.  In
     linf the iterates are exactly the returned points, so that is all; in l2 rounding
-    moves some returned points back into the ball and they are scored once more."""
+    moves some returned points back into the ball and those points alone are scored once
+    more (the network's rows are independent; issue 20)."""
     net, X, y = net_problem(0)
     rows = []
     forward = net.forward
@@ -418,7 +434,11 @@ def test_pgd_forward_passes(restarts):
     assert rows == [n] * (6 * restarts)
     rows.clear()
     res = PGD(0.3, "l2", steps=5, restarts=restarts)(net, X, y, rng=0)
-    assert rows == [n] * (6 * restarts + 2)
+    assert rows[:-1] == [n] * (6 * restarts + 1)
+    assert 0 < rows[-1] < n
+    # and those scores are the ones the whole batch gives
+    out = net.decision_function(res.x_adv)
+    np.testing.assert_allclose(res.losses, np.logaddexp(0.0, -y * out), rtol=1e-12)
 
 
 @given(seed=st.integers(0, 10_000), scale=st.sampled_from([1e-3, 1.0, 1e3]),

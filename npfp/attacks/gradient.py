@@ -213,17 +213,23 @@ class Attack(AttackBase):
         """The result at x_adv = finalize(x + delta).
 
         ``known = (losses, success)``: the attack scored the model at x + delta already.
-        Those scores are the result's when :func:`finalize` moves no row (and no known
-        loss is -inf or NaN); otherwise the model is scored again at x_adv, on the whole
-        batch (a model may tie its rows to its inputs, like the CGRO subspace wrapper).
+        Those scores are the result's for every row that :func:`finalize` does not move
+        (and whose known loss is not -inf or NaN); the other rows are scored again at
+        x_adv -- only those rows when the model's rows are independent
+        (``model.rows_independent``), else the whole batch (a model may tie its rows to
+        its inputs, like the CGRO subspace wrapper).
         """
         x_adv = finalize(X, delta_flat, validate_eps(self.eps, X.shape[0]), self.norm, self.bounds)
-        reuse = known is not None and bool(np.all(known[0] > -np.inf)) and np.array_equal(
-            flatten(x_adv), flatten(X) + delta_flat.astype(X.dtype, copy=False))
-        if reuse:
-            losses, correct = known[0].copy(), ~known[1]
-        else:
+        if known is None:
             losses, correct, _ = loss_and_input_gradient(model, x_adv, y, self.loss, grad=False)
+            return make_result(X, x_adv, ~correct, self.norm, losses=losses, loss_trace=loss_trace)
+        kept = (known[0] > -np.inf) & np.all(
+            flatten(x_adv) == flatten(X) + delta_flat.astype(X.dtype, copy=False), axis=1)
+        losses, correct = known[0].copy(), ~known[1]
+        if not kept.all():
+            redo = ~kept if getattr(model, "rows_independent", False) else slice(None)
+            losses[redo], correct[redo], _ = loss_and_input_gradient(
+                model, x_adv[redo], y[redo], self.loss, grad=False)
         return make_result(X, x_adv, ~correct, self.norm, losses=losses, loss_trace=loss_trace)
 
     def __call__(self, model, X, y, rng=None) -> AttackResult:  # pragma: no cover
@@ -429,9 +435,11 @@ class PGD(Attack):
         best = _Best(Xf)
         trace = np.empty((self.restarts, self.steps + 1))
         blocks = row_blocks(model, X)
+        start = None                     # one array for every restart's start
         for r in range(self.restarts):
             if self.random_start:
-                delta = random_in_ball((n, D), eps_in, self.norm, rng, dtype=X.dtype)
+                delta = start = random_in_ball((n, D), eps_in, self.norm, rng, dtype=X.dtype,
+                                               out=start)
                 if limits is not None:   # clipping towards 0 keeps it in the ball
                     delta = np.clip(delta, limits[0], limits[1])
             else:
@@ -499,7 +507,10 @@ class PGD(Attack):
         if limits is None and self.norm == "linf" and g.dtype == delta.dtype:
             np.multiply(a, np.sign(g, out=buf), out=buf)       # alpha sign(g)
             delta += buf
-            return np.clip(delta, -e, e, out=delta)
+            # clip(delta, -e, e) as its definition min(max(delta, -e), e): two column-
+            # broadcast passes take a third of np.clip's time (float32, issue 20)
+            np.maximum(delta, -e, out=delta)
+            return np.minimum(delta, e, out=delta)
         if limits is None and self.norm == "l2" and g.dtype == delta.dtype:
             delta += _scale_rows(g, a, norms(g, "l2")[:, None], out=buf)   # alpha g / ||g||
             nv = norms(delta, "l2")[:, None]                   # rows outside the ball: onto it
