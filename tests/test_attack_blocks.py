@@ -182,3 +182,16 @@ def test_relu_against_a_row_of_zeros_is_max_with_0():
         np.testing.assert_array_equal(got, want)
     assert relu(np.float32(-2.0)) == 0 and relu(np.array(3)) == 3      # 0-d and integers
     assert relu(np.arange(-2, 3)).dtype == np.maximum(np.arange(-2, 3), 0).dtype
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 12), frac=st.sampled_from([0, 0.2, 0.7, 1]))
+def test_copy_rows_is_copyto_where(seed, n, frac):
+    """PGD's kept iterate: the row copy equals np.copyto(..., where=mask) for any mask."""
+    from npfp.attacks.gradient import _copy_rows
+    rng = np.random.default_rng(seed)
+    dst, src = rng.standard_normal((2, n, 5))
+    mask = rng.uniform(size=n) < frac
+    want = dst.copy()
+    np.copyto(want, src, where=mask[:, None])
+    _copy_rows(dst, src, mask)
+    np.testing.assert_array_equal(dst, want)
