@@ -400,7 +400,12 @@ def test_pgd_with_random_start_never_reports_more_than_clean_accuracy():
 def test_pgd_reports_the_model_at_the_returned_points(seed, norm, eps, steps, restarts,
                                                       random_start, box, multiclass, loss,
                                                       float32):
-    """The losses and success flags of the result are those of the model at x_adv."""
+    """The losses and success flags of the result are those of the model at x_adv.
+
+    Exactly so on the whole batch, up to rounding: rows that finalize moved are scored
+    again on their own (issue 20), and BLAS rounds a row's product a few ulps differently
+    by the number of rows (float32 here: about 1e-7 relative); a flag may then differ only
+    where the model's decision at x_adv is within that rounding of a tie."""
     net, X, y = net_problem(seed, multiclass=multiclass)
     if float32:
         net = TwoLayerNet(X.shape[1], 12, n_classes=3 if multiclass else None, init_scale=1.0,
@@ -409,8 +414,15 @@ def test_pgd_reports_the_model_at_the_returned_points(seed, norm, eps, steps, re
     res = PGD(eps, norm, steps=steps, restarts=restarts, random_start=random_start, loss=loss,
               bounds=(-1.0, 1.0) if box else None)(net, X, y, rng=seed)
     losses, correct, _ = loss_and_input_gradient(net, res.x_adv, y, loss, grad=False)
-    np.testing.assert_array_equal(res.success, ~correct)
-    np.testing.assert_allclose(res.losses, losses, rtol=1e-12, atol=0)
+    tol = 1e-5 if float32 else 1e-12
+    out = net.decision_function(res.x_adv)
+    if multiclass:
+        top2 = np.sort(out, axis=1)[:, -2:]
+        tie = top2[:, 1] - top2[:, 0] <= tol * (1 + np.abs(out).max(axis=1))
+    else:
+        tie = np.abs(out) <= tol * (1 + np.abs(out))
+    np.testing.assert_array_equal(res.success[~tie], ~correct[~tie])
+    np.testing.assert_allclose(res.losses, losses, rtol=tol, atol=0)
 
 
 @pytest.mark.parametrize("restarts", [1, 2])
