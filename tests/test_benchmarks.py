@@ -266,3 +266,19 @@ def test_float32_end_to_end(rng):
         fit(model, X, y, epochs=1, lr=0.1, batch_size=3, rng=0,
             attack=PGD(eps=0.1, norm="linf", steps=2))
         assert all(p.dtype == np.float32 for p in model.params.values())
+
+
+def test_numpy_floor_command(capsys):
+    """benchmarks.floor: the products alone, the inline NumPy floor and npfp, per workload
+    (small size: seconds are tiny, so only the structure and the command line are checked)."""
+    from benchmarks import floor
+    t = floor.measure("small", np.dtype(np.float64), repeats=1)
+    assert set(t) == {"train", "eval_linf"}
+    for row in t.values():
+        assert set(row) == {"products", "floor", "npfp"}
+        assert all(v > 0 for v in row.values())
+    assert floor.main(["--sizes", "small", "--dtypes", "float32", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("| small | float32 |") == 2
+    with pytest.raises(SystemExit):
+        floor.main(["--repeats", "0"])
