@@ -273,12 +273,33 @@ def test_numpy_floor_command(capsys):
     (small size: seconds are tiny, so only the structure and the command line are checked)."""
     from benchmarks import floor
     t = floor.measure("small", np.dtype(np.float64), repeats=1)
-    assert set(t) == {"train", "eval_linf"}
+    assert set(t) == {"train", "advtrain", "eval_l2", "eval_linf"}
     for row in t.values():
         assert set(row) == {"products", "floor", "npfp"}
         assert all(v > 0 for v in row.values())
     assert floor.main(["--sizes", "small", "--dtypes", "float32", "--repeats", "1"]) == 0
     out = capsys.readouterr().out
-    assert out.count("| small | float32 |") == 2
+    assert out.count("| small | float32 |") == 4
+    assert set(floor.measure("small", np.dtype(np.float32), 1, ["train"])) == {"train"}
     with pytest.raises(SystemExit):
         floor.main(["--repeats", "0"])
+
+
+@pytest.mark.parametrize("workload", ["eval_l2", "train"])
+def test_numpy_floor_computes_what_npfp_computes(workload):
+    """The floor does the same work as npfp: the same l2 evaluation (per-point best losses)
+    and the same training epoch (weights), up to rounding."""
+    from benchmarks import floor
+    from npfp.attacks.gradient import row_blocks
+    size = runner.SIZES["small"]
+    X, y = runner.make_data(size, np.float64)
+    model = runner.make_model("sym", size, np.float64)
+    W, b = model.params["W"], model.params["b"]
+    got = floor._floor(workload, size, X, y, W, b, row_blocks(model, X)[0].stop,
+                       np.random.default_rng(2))
+    if workload == "train":
+        runner.run_npfp("train", model, X, y, floor.BATCH)
+        np.testing.assert_allclose(got, model.params["W"], rtol=1e-10, atol=1e-12)
+    else:
+        res = runner.make_attack(size, workload=workload)(model, X, y, rng=np.random.default_rng(2))
+        np.testing.assert_allclose(got, res.losses, rtol=1e-9)

@@ -217,7 +217,8 @@ class Attack(AttackBase):
         (and whose known loss is not -inf or NaN); the other rows are scored again at
         x_adv -- only those rows when the model's rows are independent
         (``model.rows_independent``), else the whole batch (a model may tie its rows to
-        its inputs, like the CGRO subspace wrapper).
+        its inputs, like the CGRO subspace wrapper).  The losses are then float64, the
+        dtype of the kept iterates' record, whatever the model's dtype.
         """
         x_adv = finalize(X, delta_flat, validate_eps(self.eps, X.shape[0]), self.norm, self.bounds)
         if known is None:
@@ -461,7 +462,7 @@ class PGD(Attack):
                 delta = start = random_in_ball((n, D), eps_in, self.norm, rng, dtype=X.dtype,
                                                out=start)
                 if limits is not None:   # clipping towards 0 keeps it in the ball
-                    delta = np.clip(delta, limits[0], limits[1])
+                    delta = np.clip(delta, limits[0], limits[1], out=start)
             else:
                 delta = np.zeros_like(Xf)
             losses = [[] for _ in range(self.steps + 1)]

@@ -482,8 +482,9 @@ def _start_blocks(n: int, D: int) -> list:
     A start is drawn in float64 (the same numbers in either dtype) and then scaled in
     two to four elementwise passes; an evaluation draws 10^7 numbers per restart, 80 MB
     that no cache holds.  Each block makes all its passes while in cache, the same
-    operations on the same numbers in the same order (bit for bit, tested).  The draws
-    themselves stay whole, so the random stream is the one a single call consumes.
+    operations on the same numbers in the same order (bit for bit, tested).  The l2 and l1
+    draws are whole; the l_inf one is drawn block by block in the stream's order, so every
+    start consumes the random stream exactly as a single call would.
     """
     step = max(1, START_BLOCK_BYTES // (8 * max(D, 1)))
     return [slice(a, min(a + step, n)) for a in range(0, n, step)]
@@ -508,11 +509,14 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
         raise ValueError(f"shape must be (n >= 0, D >= 1), got {shape!r}")
     eps = validate_eps(eps, n, against="shape[0]")
     norm = check_norm(norm)
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    out = _start_out(out, (n, D), dtype)      # checked before any number is drawn
     e = _col(eps, n, dtype)         # eps in the result's dtype, as the formulas' last factor
     if norm == "linf":
         # rng.uniform(-1, 1, (n, D)) is -1 + 2 U with U = rng.random(), drawn row after row:
         # drawn one block at a time into one float64 buffer, the same stream and numbers
-        out = _start_out(out, (n, D), dtype)
         blocks = _start_blocks(n, D)
         u = np.empty((blocks[0].stop if blocks else 0, D))
         for rows in blocks:
@@ -523,11 +527,8 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
             np.multiply(ub, e[rows], out=out[rows], casting="same_kind")
         return out
     if norm == "l2":
-        if np.dtype(dtype) == np.float64:          # drawn straight into the result
-            z = out = _start_out(out, (n, D), dtype)
-            rng.standard_normal(out=z)
-        else:
-            z, out = rng.standard_normal((n, D)), _start_out(out, (n, D), dtype)
+        # float64: drawn straight into the result; float32: a float64 draw, then cast
+        z = rng.standard_normal(out=out) if dtype == np.float64 else rng.standard_normal((n, D))
         r = rng.uniform(size=(n, 1)) ** (1.0 / D)
         for rows in _start_blocks(n, D):
             zb = z[rows]
@@ -541,21 +542,23 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     s = rng.choice(np.array([-1.0, 1.0]), size=(n, D))
     s *= pts                        # s * pts, then * e: the original order
     s *= e
-    if out is None:
-        return s.astype(dtype, copy=False)
-    out = _start_out(out, (n, D), dtype)
     out[...] = s
     return out
 
 
 def _start_out(out, shape, dtype) -> np.ndarray:
-    """``out`` checked to be a writable array of ``shape`` and ``dtype`` (or a new one)."""
+    """``out``, checked to be a writeable C-contiguous array of ``shape`` and ``dtype`` (the
+    draws fill memory in order), or a new one."""
     if out is None:
         return np.empty(shape, dtype)
-    if not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != np.dtype(dtype):
-        raise ValueError(f"out must be an array of shape {tuple(shape)} and dtype "
-                         f"{np.dtype(dtype)}, got {getattr(out, 'shape', type(out).__name__)} "
-                         f"{getattr(out, 'dtype', '')}")
+    if (not isinstance(out, np.ndarray) or out.shape != tuple(shape) or out.dtype != dtype
+            or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable C-contiguous array of shape {tuple(shape)} "
+                         f"and dtype {dtype}, got "
+                         f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}"
+                         + ("" if not isinstance(out, np.ndarray) else
+                            f" (C-contiguous: {out.flags.c_contiguous}, "
+                            f"writeable: {out.flags.writeable})"))
     return out
 
 

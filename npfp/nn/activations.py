@@ -36,11 +36,12 @@ __all__ = [
 def relu(z):
     """ReLU(z) = max(z, 0), elementwise.
 
-    The 0 is a row of zeros, not a scalar: NumPy's maximum against a scalar takes a slow
-    loop (float32: a third of the speed against a row, issue 20); the values are the same.
+    For float32 matrices the 0 is a row of zeros, not a scalar: NumPy's float32 maximum
+    against a scalar takes a slow loop (a third of the speed against a row, issue 20; in
+    float64 the scalar is as fast or faster).  The values are the same.
     """
     z = np.asarray(z)
-    if z.dtype.kind != "f":
+    if z.dtype != np.float32 or z.ndim < 2:
         return np.maximum(z, 0)
     return np.maximum(z, np.zeros(z.shape[-1:], z.dtype))
 
