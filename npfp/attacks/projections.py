@@ -512,11 +512,13 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
-    out = _start_out(out, (n, D), dtype)      # checked before any number is drawn
+    if out is not None:
+        _start_out(out, (n, D), dtype)        # checked before any number is drawn
     e = _col(eps, n, dtype)         # eps in the result's dtype, as the formulas' last factor
     if norm == "linf":
         # rng.uniform(-1, 1, (n, D)) is -1 + 2 U with U = rng.random(), drawn row after row:
         # drawn one block at a time into one float64 buffer, the same stream and numbers
+        out = _start_out(out, (n, D), dtype)
         blocks = _start_blocks(n, D)
         u = np.empty((blocks[0].stop if blocks else 0, D))
         for rows in blocks:
@@ -528,7 +530,10 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
         return out
     if norm == "l2":
         # float64: drawn straight into the result; float32: a float64 draw, then cast
-        z = rng.standard_normal(out=out) if dtype == np.float64 else rng.standard_normal((n, D))
+        if dtype == np.float64:
+            z = out = rng.standard_normal(out=_start_out(out, (n, D), dtype))
+        else:
+            z, out = rng.standard_normal((n, D)), _start_out(out, (n, D), dtype)
         r = rng.uniform(size=(n, 1)) ** (1.0 / D)
         for rows in _start_blocks(n, D):
             zb = z[rows]
@@ -542,6 +547,8 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     s = rng.choice(np.array([-1.0, 1.0]), size=(n, D))
     s *= pts                        # s * pts, then * e: the original order
     s *= e
+    if out is None:
+        return s.astype(dtype, copy=False)
     out[...] = s
     return out
 
