@@ -516,32 +516,9 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
         _start_out(out, (n, D), dtype)        # checked before any number is drawn
     e = _col(eps, n, dtype)         # eps in the result's dtype, as the formulas' last factor
     if norm == "linf":
-        # rng.uniform(-1, 1, (n, D)) is -1 + 2 U with U = rng.random(), drawn row after row:
-        # drawn one block at a time into one float64 buffer, the same stream and numbers
-        out = _start_out(out, (n, D), dtype)
-        blocks = _start_blocks(n, D)
-        u = np.empty((blocks[0].stop if blocks else 0, D))
-        for rows in blocks:
-            ub = u[: rows.stop - rows.start]
-            rng.random(out=ub)
-            ub *= 2.0
-            ub -= 1.0
-            np.multiply(ub, e[rows], out=out[rows], casting="same_kind")
-        return out
+        return _linf_start(rng, e, _start_out(out, (n, D), dtype))
     if norm == "l2":
-        # float64: drawn straight into the result; float32: a float64 draw, then cast
-        if dtype == np.float64:
-            z = out = rng.standard_normal(out=_start_out(out, (n, D), dtype))
-        else:
-            z, out = rng.standard_normal((n, D)), _start_out(out, (n, D), dtype)
-        r = rng.uniform(size=(n, 1)) ** (1.0 / D)
-        for rows in _start_blocks(n, D):
-            zb = z[rows]
-            nz = np.sqrt(np.add.reduce(zb * zb, axis=1, keepdims=True))   # = np.linalg.norm
-            zb /= np.where(nz > 0, nz, 1.0)
-            zb *= r[rows]
-            np.multiply(zb, e[rows], out=out[rows], casting="same_kind")
-        return out
+        return _l2_start(rng, e, out, (n, D), dtype)
     E = rng.exponential(size=(n, D + 1))
     pts = E[:, :D] / E.sum(axis=1, keepdims=True)
     s = rng.choice(np.array([-1.0, 1.0]), size=(n, D))
@@ -550,6 +527,44 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     if out is None:
         return s.astype(dtype, copy=False)
     out[...] = s
+    return out
+
+
+def _linf_start(rng, e, out) -> np.ndarray:
+    """eps U with U = rng.uniform(-1, 1, out.shape), written into ``out``.
+
+    ``uniform(-1, 1)`` is -1 + 2 V with V = rng.random(), drawn row after row: here one
+    block at a time into one float64 buffer, the same stream and the same numbers.
+    """
+    n, D = out.shape
+    blocks = _start_blocks(n, D)
+    u = np.empty((blocks[0].stop if blocks else 0, D))
+    for rows in blocks:
+        ub = u[: rows.stop - rows.start]
+        rng.random(out=ub)
+        ub *= 2.0
+        ub -= 1.0
+        np.multiply(ub, e[rows], out=out[rows], casting="same_kind")
+    return out
+
+
+def _l2_start(rng, e, out, shape, dtype) -> np.ndarray:
+    """((z / |z|) U^(1/D)) eps with z ~ N(0, I_D), each block of rows while in cache.
+
+    float64: z is drawn straight into the result; float32: a float64 draw, then cast.
+    """
+    n, D = shape
+    if dtype == np.float64:
+        z = out = rng.standard_normal(out=_start_out(out, shape, dtype))
+    else:
+        z, out = rng.standard_normal(shape), _start_out(out, shape, dtype)
+    r = rng.uniform(size=(n, 1)) ** (1.0 / D)
+    for rows in _start_blocks(n, D):
+        zb = z[rows]
+        nz = np.sqrt(np.add.reduce(zb * zb, axis=1, keepdims=True))   # = np.linalg.norm
+        zb /= np.where(nz > 0, nz, 1.0)
+        zb *= r[rows]
+        np.multiply(zb, e[rows], out=out[rows], casting="same_kind")
     return out
 
 
