@@ -27,7 +27,6 @@ thread recommended (``OPENBLAS_NUM_THREADS=1``).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
@@ -35,7 +34,7 @@ from npfp.attacks.gradient import _copy_rows, row_blocks
 from npfp.attacks.projections import random_in_ball
 
 from .runner import (EVAL_RESTARTS, LR, PGD_STEPS, SIZES, make_attack, make_data, make_model,
-                     pgd_eps, run_npfp)
+                     pgd_eps, run_npfp, time_call)
 
 BATCH = 500
 WORKLOADS = ("train", "advtrain", "eval_l2", "eval_linf")
@@ -153,19 +152,9 @@ def _floor(workload, size, X, y, W, b, nb, rng):
     return W
 
 
-# -- timing --------------------------------------------------------------------------
-def _best(fn, repeats: int, setup=None) -> float:
-    best = np.inf
-    for _ in range(repeats):
-        arg = setup() if setup is not None else None
-        t = time.perf_counter()
-        fn(arg)
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def measure(size_name: str, dtype, repeats: int = 3, workloads=WORKLOADS) -> dict:
-    """Seconds of ``products``, ``floor`` and ``npfp`` per workload, one size and dtype."""
+    """Seconds of ``products``, ``floor`` and ``npfp`` per workload, one size and dtype (the
+    runner's :func:`~benchmarks.runner.time_call`: best of ``repeats``, setup untimed)."""
     size = SIZES[size_name]
     X, y = make_data(size, dtype)
     model0 = make_model("sym", size, dtype)
@@ -174,13 +163,13 @@ def measure(size_name: str, dtype, repeats: int = 3, workloads=WORKLOADS) -> dic
     res = {}
     for wl in workloads:
         attack = make_attack(size, workload=wl) if wl != "train" else None
-        res[wl] = {
-            "products": _best(lambda _: _products(wl, X, W, nb), repeats),
-            "floor": _best(lambda _: _floor(wl, size, X, y, W, b, nb,
-                                            np.random.default_rng(2)), repeats),
-            "npfp": _best(lambda m: run_npfp(wl, m, X, y, BATCH, attack), repeats,
-                          setup=model0.copy),
+        jobs = {
+            "products": lambda i: lambda: _products(wl, X, W, nb),
+            "floor": lambda i: lambda: _floor(wl, size, X, y, W, b, nb, np.random.default_rng(2)),
+            # a fresh copy per run, made before the timer starts
+            "npfp": lambda i: (lambda m=model0.copy(): run_npfp(wl, m, X, y, BATCH, attack)),
         }
+        res[wl] = {k: time_call(job, repeats)[0] for k, job in jobs.items()}
     return res
 
 

@@ -518,7 +518,7 @@ def random_in_ball(shape, eps, norm: str, rng: np.random.Generator, dtype=np.flo
     if norm == "linf":
         return _linf_start(rng, e, _start_out(out, (n, D), dtype))
     if norm == "l2":
-        return _l2_start(rng, e, out, (n, D), dtype)
+        return _l2_start(rng, e, _start_out(out, (n, D), dtype))
     E = rng.exponential(size=(n, D + 1))
     pts = E[:, :D] / E.sum(axis=1, keepdims=True)
     s = rng.choice(np.array([-1.0, 1.0]), size=(n, D))
@@ -548,16 +548,14 @@ def _linf_start(rng, e, out) -> np.ndarray:
     return out
 
 
-def _l2_start(rng, e, out, shape, dtype) -> np.ndarray:
-    """((z / |z|) U^(1/D)) eps with z ~ N(0, I_D), each block of rows while in cache.
+def _l2_start(rng, e, out) -> np.ndarray:
+    """((z / |z|) U^(1/D)) eps with z ~ N(0, I_D), written into ``out``, each block of rows
+    while in cache.
 
-    float64: z is drawn straight into the result; float32: a float64 draw, then cast.
+    float64: z is drawn straight into ``out``; float32: a float64 draw, then cast.
     """
-    n, D = shape
-    if dtype == np.float64:
-        z = out = rng.standard_normal(out=_start_out(out, shape, dtype))
-    else:
-        z, out = rng.standard_normal(shape), _start_out(out, shape, dtype)
+    n, D = out.shape
+    z = rng.standard_normal(out=out) if out.dtype == np.float64 else rng.standard_normal((n, D))
     r = rng.uniform(size=(n, 1)) ** (1.0 / D)
     for rows in _start_blocks(n, D):
         zb = z[rows]

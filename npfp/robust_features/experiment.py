@@ -51,9 +51,9 @@ from .data import RobustFeatureData
 from .measures import (feature_metrics, filter_sign_attacks, nonrobust_attack,
                        nonrobust_correlation, robust_correlation, structured_attacks)
 
-__all__ = ["Config", "PRESETS", "preset_config", "quick_config", "Result", "run", "summary_table", "save", "make_model",
-           "train_phase", "train_all", "one_step_attack", "pgd_attack", "evaluate", "METHODS",
-           "TITLES", "CLAIMS", "STAGES"]
+__all__ = ["Config", "PRESETS", "preset_config", "quick_config", "Result", "run", "summary_table",
+           "save", "make_model", "train_phase", "train_all", "one_step_attack", "pgd_attack",
+           "evaluate", "METHODS", "TITLES", "CLAIMS", "STAGES"]
 
 @dataclass(frozen=True)
 class Config:
